@@ -1,0 +1,166 @@
+// Local search for graphs with no 4-cycle (PatternBoost's flagship problem).
+//
+// A graph on n <= 64 vertices is one row of its upper-triangle edge indicator
+// (pairs (0,1), (0,2), ..., (n-2,n-1)). Inside, adjacency is one 64-bit word per vertex,
+// so "common neighbours of a and b" is a single AND + popcount.
+//
+// The search is the one from the PatternBoost paper: repair (delete the edge lying on
+// the most 4-cycles until none remain), then greedy growth (add non-edges in random
+// order when they close no 4-cycle). One pass of growth is already maximal: an edge
+// rejected once stays rejected because paths only grow as edges are added.
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "loopengine/parallel.hpp"
+#include "registry.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using Adj = std::vector<uint64_t>;
+
+inline int popcount(uint64_t x) { return __builtin_popcountll(x); }
+
+void unpack(const uint8_t *row, int n, Adj &adj) {
+  adj.assign(n, 0);
+  int64_t k = 0;
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j, ++k)
+      if (row[k]) {
+        adj[i] |= 1ULL << j;
+        adj[j] |= 1ULL << i;
+      }
+}
+
+void pack(const Adj &adj, int n, uint8_t *row) {
+  int64_t k = 0;
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j, ++k) row[k] = (adj[i] >> j) & 1ULL;
+}
+
+// Number of 4-cycles through edge uv: sum over x in N(v)\{u} of |N(x) & N(u)| - 1
+// (v itself is always a common neighbour of x and u, hence the -1).
+int64_t cycles_through(const Adj &adj, int u, int v) {
+  int64_t total = 0;
+  uint64_t xs = adj[v] & ~(1ULL << u);
+  while (xs) {
+    int x = __builtin_ctzll(xs);
+    xs &= xs - 1;
+    total += popcount(adj[x] & adj[u]) - 1;
+  }
+  return total;
+}
+
+bool has_c4(const Adj &adj, int n) {
+  for (int a = 0; a < n; ++a)
+    for (int b = a + 1; b < n; ++b)
+      if (popcount(adj[a] & adj[b]) > 1) return true;
+  return false;
+}
+
+void repair(Adj &adj, int n, loopengine::Rng &rng) {
+  while (has_c4(adj, n)) {
+    int64_t best = 0, ties = 0;
+    int bu = -1, bv = -1;
+    for (int u = 0; u < n; ++u) {
+      uint64_t vs = adj[u] & ~((2ULL << u) - 1);  // v > u
+      while (vs) {
+        int v = __builtin_ctzll(vs);
+        vs &= vs - 1;
+        int64_t c = cycles_through(adj, u, v);
+        if (c > best) {
+          best = c, bu = u, bv = v, ties = 1;
+        } else if (c == best && c > 0 && rng.below(++ties) == 0) {
+          bu = u, bv = v;  // reservoir choice among equally bad edges
+        }
+      }
+    }
+    adj[bu] &= ~(1ULL << bv);
+    adj[bv] &= ~(1ULL << bu);
+  }
+}
+
+// Adding uv closes a 4-cycle iff some a in N(u) and b in N(v) are adjacent.
+bool closes_c4(const Adj &adj, int u, int v) {
+  uint64_t as = adj[u];
+  while (as) {
+    int a = __builtin_ctzll(as);
+    as &= as - 1;
+    if (adj[a] & adj[v]) return true;
+  }
+  return false;
+}
+
+void grow(Adj &adj, int n, loopengine::Rng &rng) {
+  std::vector<std::pair<uint8_t, uint8_t>> non_edges;
+  for (int u = 0; u < n; ++u)
+    for (int v = u + 1; v < n; ++v)
+      if (!((adj[u] >> v) & 1ULL)) non_edges.emplace_back(u, v);
+  for (size_t i = non_edges.size(); i > 1; --i) std::swap(non_edges[i - 1], non_edges[rng.below(i)]);
+  for (auto [u, v] : non_edges) {
+    if (!closes_c4(adj, u, v)) {
+      adj[u] |= 1ULL << v;
+      adj[v] |= 1ULL << u;
+    }
+  }
+}
+
+// Remove `kick` random edges: lets an already-maximal elite move to a neighbouring optimum.
+void kick_edges(Adj &adj, int n, int kick, loopengine::Rng &rng) {
+  for (int t = 0; t < kick; ++t) {
+    std::vector<std::pair<uint8_t, uint8_t>> edges;
+    for (int u = 0; u < n; ++u)
+      for (int v = u + 1; v < n; ++v)
+        if ((adj[u] >> v) & 1ULL) edges.emplace_back(u, v);
+    if (edges.empty()) return;
+    auto [u, v] = edges[rng.below(edges.size())];
+    adj[u] &= ~(1ULL << v);
+    adj[v] &= ~(1ULL << u);
+  }
+}
+
+int vertices_for_pairs(int64_t pairs) {
+  for (int n = 1; n <= 64; ++n)
+    if (int64_t(n) * (n - 1) / 2 == pairs) return n;
+  throw std::invalid_argument("c4free: row width " + std::to_string(pairs) +
+                              " is not n*(n-1)/2 for any n in 1..64");
+}
+
+py::array_t<uint8_t> c4_local_search(py::array_t<uint8_t, py::array::c_style | py::array::forcecast> batch,
+                                     uint64_t seed, int threads, int kick) {
+  if (batch.ndim() != 2) throw std::invalid_argument("c4free: batch must be 2-D (graphs x pairs)");
+  const int64_t rows = batch.shape(0), width = batch.shape(1);
+  const int n = vertices_for_pairs(width);
+  py::array_t<uint8_t> out({rows, width});
+  const uint8_t *in = batch.data();
+  uint8_t *res = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    loopengine::parallel_rows(rows, threads, [&](int64_t r) {
+      loopengine::Rng rng(seed, static_cast<uint64_t>(r));
+      Adj adj;
+      unpack(in + r * width, n, adj);
+      if (kick > 0) kick_edges(adj, n, kick, rng);
+      repair(adj, n, rng);
+      grow(adj, n, rng);
+      pack(adj, n, res + r * width);
+    });
+  }
+  return out;
+}
+
+loopengine::RegisterBindings bind_c4([](py::module_ &m) {
+  m.def("c4_local_search", &c4_local_search, py::arg("batch"), py::arg("seed"), py::arg("threads") = 0,
+        py::arg("kick") = 0,
+        "Repair every graph to C4-free (drop the edge on most 4-cycles) then grow it to maximal.\n"
+        "batch: uint8 (graphs, n*(n-1)/2) upper-triangle edge indicators, n <= 64.\n"
+        "kick: random edges removed first (moves a maximal graph to a neighbouring optimum).\n"
+        "Deterministic for a given seed whatever the thread count.");
+});
+
+}  // namespace

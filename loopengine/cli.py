@@ -1,0 +1,180 @@
+"""Command line: parse, then hand over. `run`, `resume`, `show`, `report`, `export`,
+`compare`, `kernels`. Every user mistake ends as one message and exit code 2."""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loopengine.archive import ArchiveError
+from loopengine.config import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
+kernels_app = typer.Typer(no_args_is_help=True, help="List and build local-search kernels.")
+app.add_typer(kernels_app, name="kernels")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def user_errors(fn):
+    """Turn the errors a user can fix into one line and exit code 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from loopengine.kernels import KernelError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, ArchiveError, KernelError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted:[/] every finished generation is on disk; "
+                              "continue with `loopengine resume RUN_DIR`")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def print_table(spec: dict) -> None:
+    table = Table(title=spec.get("title"))
+    for col in spec["columns"]:
+        table.add_column(str(col))
+    for row in spec["rows"]:
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+
+
+def print_summary(run_dir: Path, summary: dict) -> None:
+    if "table" in summary:
+        print_table(summary["table"])
+    best, known = summary.get("best_ever"), summary.get("best_known")
+    line = f"run: {run_dir}  generations: {summary.get('generations')}  best: {best}"
+    if known is not None:
+        line += f"  best known: {known}"
+    console.print(line, highlight=False)
+
+
+@app.command()
+@user_errors
+def run(
+    task_file: Annotated[Path, typer.Argument(help="TOML task file")],
+    generations: Annotated[Optional[int], typer.Option(help="override task.generations")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="override task.seed")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="directory that receives the run (default runs/)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override any key: section.key=value")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Start a run from a task file."""
+    from loopengine.session import start_run
+
+    overrides = list(set_ or [])
+    if generations is not None:
+        overrides.append(f"task.generations={generations}")
+    if seed is not None:
+        overrides.append(f"task.seed={seed}")
+    if out is not None:
+        overrides.append(f"task.out={str(out)!r}")
+    run_dir, summary = start_run(task_file, overrides, quiet=quiet)
+    print_summary(run_dir, summary)
+
+
+@app.command()
+@user_errors
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    generations: Annotated[Optional[int], typer.Option(help="total generations to reach (default: the task's)")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Continue a run from its last complete generation."""
+    from loopengine.session import resume_run
+
+    summary = resume_run(run_dir, generations, quiet=quiet)
+    print_summary(run_dir, summary)
+
+
+@app.command()
+@user_errors
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    gen: Annotated[Optional[int], typer.Option(help="generation to show candidates of (default: last)")] = None,
+    top: Annotated[int, typer.Option(help="how many top candidates")] = 5,
+    json_: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
+) -> None:
+    """Generations table and the best candidates of a run."""
+    from loopengine.inspect.show import show_run
+
+    show_run(run_dir, gen=gen, top=top, as_json=json_, console=console)
+
+
+@app.command()
+@user_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    out: Annotated[Optional[Path], typer.Option(help="where to write (default RUN_DIR/report)")] = None,
+) -> None:
+    """PNG plots and an HTML page for a run."""
+    from loopengine.inspect.report import write_report
+
+    path = write_report(run_dir, out)
+    console.print(f"report: {path}")
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    best: Annotated[int, typer.Option(help="how many of the best candidates")] = 10,
+    format_: Annotated[str, typer.Option("--format", help="graph6 | json | sympy")] = "json",
+    out: Annotated[Optional[Path], typer.Option(help="file to write (default: standard output)")] = None,
+) -> None:
+    """Export the best candidates for other tools."""
+    from loopengine.inspect.export import export_best
+
+    export_best(run_dir, best, format_, out, console=console)
+
+
+@app.command()
+@user_errors
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="first run directory")],
+    run_b: Annotated[Path, typer.Argument(help="second run directory")],
+    out: Annotated[Optional[Path], typer.Option(help="PNG of best score against wall time")] = None,
+) -> None:
+    """Two runs side by side."""
+    from loopengine.inspect.compare import compare_runs
+
+    compare_runs(run_a, run_b, out, console=console)
+
+
+@kernels_app.command("list")
+@user_errors
+def kernels_list() -> None:
+    """Built-in kernels and cached user builds."""
+    from loopengine.kernel_build import list_kernels
+
+    list_kernels(console)
+
+
+@kernels_app.command("build")
+@user_errors
+def kernels_build(file: Annotated[Path, typer.Argument(help="a C++ kernel file")]) -> None:
+    """Compile a user kernel now (it is otherwise compiled on first use)."""
+    from loopengine.kernel_build import load_cpp_kernel, build_path
+
+    load_cpp_kernel(file, "kernels build")
+    console.print(f"built: {build_path(file)}")
+
+
+def main() -> None:
+    app(prog_name="loopengine")
+
+
+if __name__ == "__main__":
+    main()

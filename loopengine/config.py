@@ -1,0 +1,178 @@
+"""Task files: TOML in, typed and validated settings out.
+
+Validation is pydantic's (every section forbids unknown keys); this module only turns its
+errors into one message a user can act on: the file, the dotted key, what was expected.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    """A mistake in a task file or command line; the CLI prints it and exits with 2."""
+
+    def __init__(self, file: str | Path | None, key: str | None, expected: str) -> None:
+        self.file, self.key, self.expected = file, key, expected
+        where = ": ".join(str(p) for p in (file, key) if p)
+        super().__init__(f"{where}: {expected}" if where else expected)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskSection(Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    problem: str = Field(min_length=1, description="built-in problem name or path/to/file.py:ClassName")
+    seed: int = Field(0, ge=0)
+    generations: int = Field(10, ge=1)
+    out: str = "runs"
+
+
+class LoopSettings(Section):
+    initial_pool: int = Field(2000, ge=1, description="candidates in generation 0")
+    samples_per_generation: int = Field(500, ge=1, description="model samples per generation")
+    keep: int = Field(200, ge=1, description="selected candidates that train the model")
+    elite_size: int = Field(200, ge=0, description="size of the archive of best-ever candidates")
+    elite_reentry: int = Field(50, ge=0, description="elites that re-enter local search each generation")
+    generator_fraction: float = Field(
+        0.5, ge=0, le=1,
+        description="conditional problems: share of fresh training examples drawn from the problem's generator",
+    )
+
+
+class ModelSettings(Section):
+    layers: int = Field(2, ge=1, le=48)
+    heads: int = Field(4, ge=1, le=64)
+    width: int = Field(128, ge=8, le=8192)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    context: int = Field(0, ge=0, description="0 = derived from the problem's longest prompt + answer")
+
+
+class TrainSettings(Section):
+    first_steps: int = Field(500, ge=0, description="steps in generation 0 (training from scratch)")
+    steps: int = Field(200, ge=0, description="fine-tuning steps per later generation")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    repeat_set_size: int = Field(0, ge=0, description="two-set training: size of the repeated set (0 = off)")
+    repeat_prob: float = Field(0.0, ge=0, le=1, description="two-set training: share of each batch from it")
+
+
+class SamplingSettings(Section):
+    temperature: float = Field(1.0, gt=0, le=10)
+    batch_size: int = Field(256, ge=1)
+    min_unique_fraction: float = Field(0.0, ge=0, le=1, description="raise temperature below this (0 = off)")
+    temperature_step: float = Field(0.1, ge=0)
+    max_temperature: float = Field(2.0, gt=0)
+
+
+class SelectionSettings(Section):
+    verified_only: bool = True
+    dedup: bool = True
+    rank: bool = True
+    elite_fraction: float = Field(0.5, ge=0, le=1, description="share of the training set replayed from the elite archive")
+
+
+class KernelSettings(Section):
+    local_search: str = Field("default", description='"default", "none", a built-in name, file.cpp or module:function')
+    params: dict[str, Any] = Field(default_factory=dict)
+    elite_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutionSettings(Section):
+    backend: Literal["local", "ray"] = "local"
+    address: str | None = None
+    threads: int = Field(0, ge=0, description="0 = all cores")
+    chunk_size: int = Field(256, ge=1, description="rows per kernel batch (fixes seeding, whatever the backend)")
+    timeout_s: float = Field(600.0, gt=0)
+    retries: int = Field(2, ge=0)
+
+
+class Task(Section):
+    task: TaskSection
+    problem: dict[str, Any] = Field(default_factory=dict)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    kernel: KernelSettings = Field(default_factory=KernelSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+
+
+def describe_error(err: dict[str, Any]) -> str:
+    """One pydantic error -> 'what was expected, what was given'."""
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see the task-file reference in the README)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    if "input" in err and err["type"] != "missing":
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def raise_validation(file: Path | str, err: ValidationError, prefix: str = "") -> None:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
+    raise ConfigError(file, key or None, describe_error(first)) from None
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` with value read as a TOML value when it parses, else as a string."""
+    if "=" not in item:
+        raise ConfigError("--set", item, "expected key.path=value")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError("--set", item, "expected key.path=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError("--set", ".".join(path), f"{part} is not a table")
+        node[path[-1]] = value
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(path, None, "task file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not a UTF-8 text file") from None
+
+
+def validate_task(data: dict[str, Any], source: Path | str) -> Task:
+    try:
+        return Task.model_validate(data)
+    except ValidationError as exc:
+        raise_validation(source, exc)
+        raise  # unreachable: keeps type checkers calm
+
+
+def load_task(path: str | Path, overrides: list[str] | None = None) -> tuple[Task, dict[str, Any]]:
+    """Read, override and validate a task file. Returns the settings and the raw dict
+    (the raw dict is what gets written to the run's task.toml)."""
+    path = Path(path)
+    data = read_toml(path)
+    apply_overrides(data, overrides or [])
+    return validate_task(data, path), data

@@ -1,0 +1,140 @@
+"""A small decoder-only transformer and batched sampling with a KV cache.
+
+Sequences are [BOS] prompt [SEP] answer [EOS]; unconditional problems have an empty prompt.
+Engine ids 0..3 are reserved (PAD, BOS, SEP, EOS); problem token i is id i + 4, so a problem's
+vocabulary is fixed for the whole run and checkpoints never drift between generations.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD, BOS, SEP, EOS = 0, 1, 2, 3
+N_SPECIAL = 4
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_cpu_threads(threads: int) -> None:
+    """Use the cores we were given; torch's default can oversubscribe next to C++ kernels."""
+    torch.set_num_threads(max(1, threads or os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    vocab: int  # problem tokens + N_SPECIAL
+    context: int
+    layers: int
+    heads: int
+    width: int
+    dropout: float = 0.0
+
+
+class Block(nn.Module):
+    def __init__(self, shape: ModelShape) -> None:
+        super().__init__()
+        self.heads = shape.heads
+        self.ln1 = nn.LayerNorm(shape.width)
+        self.qkv = nn.Linear(shape.width, 3 * shape.width)
+        self.proj = nn.Linear(shape.width, shape.width)
+        self.ln2 = nn.LayerNorm(shape.width)
+        self.mlp = nn.Sequential(
+            nn.Linear(shape.width, 4 * shape.width), nn.GELU(), nn.Linear(4 * shape.width, shape.width)
+        )
+        self.dropout = shape.dropout
+
+    def forward(self, x: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        split = lambda z: z.view(b, t, self.heads, c // self.heads).transpose(1, 2)  # noqa: E731
+        q, k, v = split(q), split(k), split(v)
+        if cache is not None:
+            if cache:  # decoding: append this step's keys/values to the cache
+                k = torch.cat([cache[0], k], dim=2)
+                v = torch.cat([cache[1], v], dim=2)
+            cache[:] = [k, v]
+        # With a cache, a single new query may attend to every cached key: no mask needed.
+        causal = t > 1
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, shape: ModelShape) -> None:
+        super().__init__()
+        if shape.width % shape.heads:
+            raise ValueError(f"model.width ({shape.width}) must be a multiple of model.heads ({shape.heads})")
+        self.shape = shape
+        self.tok = nn.Embedding(shape.vocab, shape.width)
+        self.pos = nn.Embedding(shape.context, shape.width)
+        self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.layers))
+        self.ln = nn.LayerNorm(shape.width)
+        self.head = nn.Linear(shape.width, shape.vocab, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def forward(self, ids: torch.Tensor, start: int = 0, caches: list | None = None) -> torch.Tensor:
+        pos = torch.arange(start, start + ids.shape[1], device=ids.device)
+        x = self.tok(ids) + self.pos(pos)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if caches is None else caches[i])
+        return self.head(self.ln(x))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prefix: torch.Tensor,
+        max_new: int,
+        temperature: float,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """Continue equal-length prefixes ([BOS] prompt [SEP]) until EOS or max_new tokens.
+        temperature 0 = greedy. Returns problem-token ids (engine id - N_SPECIAL) per row."""
+        self.eval()
+        b = prefix.shape[0]
+        max_new = min(max_new, self.shape.context - prefix.shape[1])
+        caches: list = [[] for _ in self.blocks]
+        logits = self(prefix, 0, caches)[:, -1]
+        out = torch.full((b, max(max_new, 0)), PAD, dtype=torch.long, device=prefix.device)
+        done = torch.zeros(b, dtype=torch.bool, device=prefix.device)
+        banned = torch.tensor([PAD, BOS, SEP], device=prefix.device)
+        pos = prefix.shape[1]
+        for step in range(max_new):
+            logits[:, banned] = -math.inf
+            if temperature <= 0:
+                nxt = logits.argmax(dim=-1)
+            else:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            nxt = torch.where(done, torch.full_like(nxt, EOS), nxt)
+            out[:, step] = nxt
+            done |= nxt == EOS
+            if bool(done.all()) or step == max_new - 1:
+                break
+            logits = self(nxt[:, None], pos, caches)[:, -1]
+            pos += 1
+        rows = []
+        for row in out.tolist():
+            answer = []
+            for tok in row:
+                if tok == EOS or tok == PAD:
+                    break
+                answer.append(tok - N_SPECIAL)
+            rows.append(answer)
+        return rows

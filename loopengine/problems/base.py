@@ -1,0 +1,183 @@
+"""The interface every problem implements, built-in or user-written.
+
+The loop knows a problem only through this class. A problem owns:
+- its settings (a pydantic model validated from the task file's `[problem]` table),
+- its vocabulary (fixed for the whole run, so checkpoints never drift),
+- how objects are stored (`Pool.objects`: one row per candidate, a contiguous array that
+  kernels read), encoded to tokens and decoded back,
+- how objects are scored and verified, and the canonical key used for deduplication.
+
+Two kinds of problem share the interface:
+- unconditional (PatternBoost): `conditional = False`, no prompts; the model generates objects.
+- conditional (translation): prompts (a system, a pair of integers) map to answers; the
+  model is fed prompt tokens and generates answer tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class ProblemSettings(BaseModel):
+    """Base for a problem's `[problem]` table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Pool:
+    """A batch of candidates moving through one generation.
+
+    objects: (N, W) array, the problem's own encoding (what kernels read).
+    prompts: (N, P) array for conditional problems, None otherwise.
+    origin:  where each candidate came from: "seed", "sample", "search", "elite".
+    score / valid: filled by `Problem.evaluate` (higher score is better).
+    extra: problem-specific per-row columns written to the archive (lists of length N).
+    """
+
+    objects: np.ndarray
+    prompts: np.ndarray | None = None
+    origin: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    score: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    extra: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.origin) != len(self.objects):
+            self.origin = np.full(len(self.objects), "seed", dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def take(self, index: np.ndarray) -> "Pool":
+        index = np.asarray(index, dtype=np.int64)
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return Pool(
+            objects=self.objects[index],
+            prompts=pick(self.prompts),
+            origin=self.origin[index],
+            score=pick(self.score),
+            valid=pick(self.valid),
+            extra={k: [v[i] for i in index] for k, v in self.extra.items()},
+        )
+
+    @staticmethod
+    def concat(pools: list["Pool"]) -> "Pool":
+        pools = [p for p in pools if len(p)]
+        if not pools:
+            raise ValueError("Pool.concat needs at least one non-empty pool")
+        cat = lambda name: (  # noqa: E731
+            None if any(getattr(p, name) is None for p in pools)
+            else np.concatenate([getattr(p, name) for p in pools])
+        )
+        keys = set(pools[0].extra).intersection(*[p.extra for p in pools[1:]])
+        return Pool(
+            objects=np.concatenate([p.objects for p in pools]),
+            prompts=cat("prompts"),
+            origin=np.concatenate([p.origin for p in pools]),
+            score=cat("score"),
+            valid=cat("valid"),
+            extra={k: sum((p.extra[k] for p in pools), []) for k in keys},
+        )
+
+
+class Problem:
+    """A family of mathematical objects the loop searches.
+
+    Subclasses set `name`, `Settings` and `conditional`, and implement the methods below.
+    Randomness always comes from the `rng` / `seed` arguments so runs are reproducible.
+    """
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[ProblemSettings]] = ProblemSettings
+    conditional: ClassVar[bool] = False
+    # Which kernel the task's `[kernel] local_search = "default"` resolves to; None = no search.
+    default_kernel: ClassVar[str | None] = None
+
+    def __init__(self, settings: ProblemSettings, task_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.task_dir = task_dir
+
+    # ---- vocabulary -------------------------------------------------------------------
+    def vocabulary(self) -> list[str]:
+        """Problem tokens (the engine adds its own PAD/BOS/SEP/EOS in front)."""
+        raise NotImplementedError
+
+    def max_answer_tokens(self) -> int:
+        """Longest answer (or object) encoding, in tokens."""
+        raise NotImplementedError
+
+    def max_prompt_tokens(self) -> int:
+        return 0
+
+    # ---- encoding ---------------------------------------------------------------------
+    def encode(self, pool: Pool) -> list[list[int]]:
+        """Answer/object token ids (indices into `vocabulary()`), one list per row."""
+        raise NotImplementedError
+
+    def encode_prompts(self, prompts: np.ndarray) -> list[list[int]]:
+        raise NotImplementedError
+
+    def decode(self, tokens: list[list[int]], prompts: np.ndarray | None) -> Pool:
+        """Token lists -> a Pool with one row per input. Rows that do not parse must still
+        appear (e.g. as an empty object) and later evaluate as invalid; never raise."""
+        raise NotImplementedError
+
+    # ---- data -------------------------------------------------------------------------
+    def initial_pool(self, rng: np.random.Generator, size: int) -> Pool:
+        """Generation 0: random starts (unconditional, local search follows) or
+        examples with known answers (conditional, e.g. backward generation)."""
+        raise NotImplementedError
+
+    def fresh_examples(self, rng: np.random.Generator, size: int) -> Pool | None:
+        """Known-correct training examples drawn anew each generation (conditional
+        problems); None when the problem has no generator of its own."""
+        return None
+
+    def target_prompts(self, rng: np.random.Generator, size: int) -> np.ndarray | None:
+        """Prompts the model is asked to solve this generation (conditional only)."""
+        return None
+
+    # ---- judging ----------------------------------------------------------------------
+    def evaluate(self, pool: Pool, threads: int = 0) -> Pool:
+        """Fill pool.score (float64, higher is better) and pool.valid (bool). A candidate
+        is valid only when the problem's verifier accepts it."""
+        raise NotImplementedError
+
+    def canonical_keys(self, pool: Pool) -> list[bytes]:
+        """Equal keys mean the same candidate (dedup). Default: the exact encoding."""
+        objs = np.ascontiguousarray(pool.objects)
+        if pool.prompts is None:
+            return [row.tobytes() for row in objs]
+        prompts = np.ascontiguousarray(pool.prompts)
+        return [p.tobytes() + b"|" + o.tobytes() for p, o in zip(prompts, objs)]
+
+    def human_columns(self, pool: Pool) -> dict[str, list[Any]]:
+        """Columns in a human format for the archive (graph6, sympy text...)."""
+        return {}
+
+    def best_known(self) -> float | None:
+        """The best known score, if the literature has one (reports show the gap)."""
+        return None
+
+    def describe_best(self, pool: Pool, index: int) -> str:
+        """A human rendering of one candidate, written as the run's best.* file."""
+        cols = self.human_columns(pool.take(np.array([index])))
+        return "\n".join(f"{k}: {v[0]}" for k, v in cols.items()) or repr(pool.objects[index])
+
+    def best_file_suffix(self) -> str:
+        return "txt"
+
+    def model_metrics(self, generate, rng: np.random.Generator) -> dict[str, Any]:
+        """Extra metrics measured with the trained model at the end of a generation
+        (e.g. held-out accuracy). `generate(prompts) -> Pool` samples answers greedily."""
+        return {}
+
+    def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
+        """Called once after the last generation (e.g. certify the best candidates).
+        Returns a summary dict saved to run_dir/summary.json."""
+        return {}

@@ -1,0 +1,114 @@
+"""Graphs on n vertices with no 4-cycle and as many edges as possible (PatternBoost's flagship).
+
+Encoding for the model: one token per edge, edges listed in increasing pair order.
+Why not the n(n-1)/2 adjacency bits PatternBoost used: a maximal C4-free graph has about
+n^1.5 / 2 edges, so an edge list is 4-5x shorter at n = 30 and sampling (the loop's costliest
+model step on a CPU) is that much cheaper; local search repairs anything the model gets wrong.
+Objects (what kernels read): the upper-triangle edge indicator, uint8 of width n(n-1)/2.
+"""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+from pydantic import Field
+
+from loopengine.problems.base import Pool, Problem, ProblemSettings
+
+# OEIS A006855: ex(n; C4), maximum edges in a C4-free graph on n vertices, n = 1..40.
+EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46, 50, 52, 56, 59, 63,
+         67, 71, 76, 80, 85, 90, 92, 96, 102, 106, 110, 113, 117, 122, 127]
+
+
+def best_known_edges(n: int) -> int | None:
+    return EX_C4[n - 1] if 1 <= n <= len(EX_C4) else None
+
+
+def pair_index(n: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def adjacency_matrices(objects: np.ndarray, n: int) -> np.ndarray:
+    """(N, n(n-1)/2) indicators -> (N, n, n) symmetric 0/1 matrices."""
+    iu = np.triu_indices(n, k=1)
+    adj = np.zeros((len(objects), n, n), dtype=np.int32)
+    adj[:, iu[0], iu[1]] = objects
+    return adj + adj.transpose(0, 2, 1)
+
+
+def c4_free_mask(objects: np.ndarray, n: int) -> np.ndarray:
+    """Independent verifier (shares no code with the C++ kernel): a graph has a 4-cycle
+    iff two distinct vertices have two common neighbours, i.e. an off-diagonal entry of
+    A^2 exceeds 1."""
+    if len(objects) == 0:
+        return np.zeros(0, dtype=bool)
+    adj = adjacency_matrices(objects, n)
+    common = adj @ adj
+    idx = np.arange(n)
+    common[:, idx, idx] = 0
+    return common.reshape(len(objects), -1).max(axis=1, initial=0) <= 1
+
+
+def graph6(row: np.ndarray, n: int) -> str:
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(p for p, bit in zip(pair_index(n), row) if bit)
+    return nx.to_graph6_bytes(graph, header=False).decode().strip()
+
+
+class C4FreeSettings(ProblemSettings):
+    n: int = Field(20, ge=1, le=64, description="number of vertices (the C++ bitsets hold up to 64)")
+    start_density_max: float = Field(0.3, ge=0, le=1, description="random starts: edge density drawn in [0, this]")
+
+
+class C4Free(Problem):
+    name = "c4free"
+    Settings = C4FreeSettings
+    conditional = False
+    default_kernel = "c4free"
+
+    def __init__(self, settings: C4FreeSettings, task_dir=None) -> None:
+        super().__init__(settings, task_dir)
+        self.n = settings.n
+        self.pairs = self.n * (self.n - 1) // 2
+
+    def vocabulary(self) -> list[str]:
+        return [f"{i}-{j}" for i, j in pair_index(self.n)]
+
+    def max_answer_tokens(self) -> int:
+        known = best_known_edges(self.n) or int(0.5 * self.n**1.5 + self.n)
+        return max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
+
+    def encode(self, pool: Pool) -> list[list[int]]:
+        return [np.flatnonzero(row).tolist() for row in pool.objects]
+
+    def decode(self, tokens: list[list[int]], prompts=None) -> Pool:
+        objects = np.zeros((len(tokens), self.pairs), dtype=np.uint8)
+        for row, toks in enumerate(tokens):
+            ids = [t for t in toks if 0 <= t < self.pairs]
+            objects[row, ids] = 1
+        return Pool(objects=objects, origin=np.full(len(tokens), "sample", dtype=object))
+
+    def initial_pool(self, rng: np.random.Generator, size: int) -> Pool:
+        density = rng.uniform(0, self.settings.start_density_max, size=(size, 1))
+        objects = (rng.random((size, self.pairs)) < density).astype(np.uint8)
+        return Pool(objects=objects, origin=np.full(size, "seed", dtype=object))
+
+    def evaluate(self, pool: Pool, threads: int = 0) -> Pool:
+        pool.valid = c4_free_mask(pool.objects, self.n)
+        pool.score = pool.objects.sum(axis=1).astype(np.float64)
+        return pool
+
+    def human_columns(self, pool: Pool) -> dict[str, list]:
+        return {"graph6": [graph6(row, self.n) for row in pool.objects]}
+
+    def best_known(self) -> float | None:
+        known = best_known_edges(self.n)
+        return None if known is None else float(known)
+
+    def describe_best(self, pool: Pool, index: int) -> str:
+        return graph6(pool.objects[index], self.n) + "\n"
+
+    def best_file_suffix(self) -> str:
+        return "g6"

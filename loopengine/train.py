@@ -1,0 +1,126 @@
+"""Fine-tuning with the repeated-example (two-set) sampler, and batched sampling.
+
+Two-set training (Charton & Kempe, arXiv 2410.07041): at a fixed example budget, a small set
+of examples seen often, mixed inside every batch with examples seen once, beats all-fresh data.
+The same sampler replays the elite archive for unconditional problems.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from loopengine.model import BOS, EOS, N_SPECIAL, PAD, SEP, Transformer
+
+# One training example: (prompt token ids, answer token ids), problem ids (not engine ids).
+Example = tuple[list[int], list[int]]
+FreshSource = Callable[[np.random.Generator, int], list[Example]]
+
+
+@dataclass
+class TwoSetSampler:
+    """Each batch element comes from `repeated` with probability `repeat_prob`, else from
+    `fresh` (a callable that returns new examples: a generator or a draw from a pool)."""
+
+    fresh: FreshSource
+    repeated: list[Example]
+    repeat_prob: float = 0.0
+
+    def draw(self, rng: np.random.Generator, size: int) -> list[Example]:
+        n_rep = int(rng.binomial(size, self.repeat_prob)) if self.repeated and self.repeat_prob > 0 else 0
+        batch = [self.repeated[i] for i in rng.integers(0, len(self.repeated), n_rep)] if n_rep else []
+        if size - n_rep:
+            batch += self.fresh(rng, size - n_rep)
+        # interleave so neither set sits at a fixed position in the batch
+        order = rng.permutation(len(batch))
+        return [batch[i] for i in order]
+
+
+def from_pool(examples: list[Example]) -> FreshSource:
+    """A fresh source that draws uniformly (with replacement) from a finite list."""
+
+    def draw(rng: np.random.Generator, size: int) -> list[Example]:
+        if not examples:
+            return []
+        return [examples[i] for i in rng.integers(0, len(examples), size)]
+
+    return draw
+
+
+def to_batch(examples: list[Example], context: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and targets; targets are -100 (ignored) outside answer + EOS."""
+    seqs, targets = [], []
+    for prompt, answer in examples:
+        ids = [BOS] + [t + N_SPECIAL for t in prompt] + [SEP] + [t + N_SPECIAL for t in answer] + [EOS]
+        ids = ids[:context + 1]
+        tgt = [-100] * (len(prompt) + 1) + [t + N_SPECIAL for t in answer] + [EOS]
+        seqs.append(ids)
+        targets.append(tgt[: len(ids) - 1])
+    width = max(len(s) for s in seqs) - 1
+    x = torch.full((len(seqs), width), PAD, dtype=torch.long)
+    y = torch.full((len(seqs), width), -100, dtype=torch.long)
+    for i, (s, t) in enumerate(zip(seqs, targets)):
+        x[i, : len(s) - 1] = torch.tensor(s[:-1])
+        y[i, : len(t)] = torch.tensor(t)
+    return x.to(device), y.to(device)
+
+
+def train_steps(
+    model: Transformer,
+    optimizer: torch.optim.Optimizer,
+    sampler: TwoSetSampler,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    on_step: Callable[[int, float], None] | None = None,
+) -> float:
+    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps."""
+    model.train()
+    losses: list[float] = []
+    for step in range(steps):
+        examples = sampler.draw(rng, batch_size)
+        if not examples:
+            break
+        x, y = to_batch(examples, model.shape.context, device)
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if on_step:
+            on_step(step + 1, losses[-1])
+    tail = losses[-max(1, len(losses) // 10):]
+    return float(np.mean(tail)) if tail else float("nan")
+
+
+def sample(
+    model: Transformer,
+    prompts: list[list[int]],
+    max_answer: int,
+    temperature: float,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> list[list[int]]:
+    """Answers for each prompt (problem ids). Prompts are grouped by length so every batch
+    shares one prefix length and needs no padding mask."""
+    answers: list[list[int] | None] = [None] * len(prompts)
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_len.setdefault(len(p), []).append(i)
+    for length in sorted(by_len):
+        rows = by_len[length]
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            prefix = torch.tensor(
+                [[BOS] + [t + N_SPECIAL for t in prompts[i]] + [SEP] for i in chunk], dtype=torch.long, device=device
+            )
+            for i, ans in zip(chunk, model.generate(prefix, max_answer + 1, temperature, generator)):
+                answers[i] = ans
+    return answers  # type: ignore[return-value]
