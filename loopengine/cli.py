@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from loopengine.archive import ArchiveError
@@ -32,7 +33,8 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ConfigError, ArchiveError, KernelError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            # soft_wrap: a message is one line, whatever the terminal width (scripts grep it)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted:[/] every finished generation is on disk; "

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(Exception):
@@ -66,16 +66,42 @@ class TrainSettings(Section):
 class SamplingSettings(Section):
     temperature: float = Field(1.0, gt=0, le=10)
     batch_size: int = Field(256, ge=1)
-    min_unique_fraction: float = Field(0.0, ge=0, le=1, description="raise temperature below this (0 = off)")
-    temperature_step: float = Field(0.1, ge=0)
-    max_temperature: float = Field(2.0, gt=0)
+    min_unique_fraction: float = Field(
+        0.0, ge=0, le=1, description="raise the temperature when fewer samples than this are unique (0 = off)")
+    temperature_step: float = Field(0.1, ge=0, description="added to the temperature each time diversity is too low")
+    max_temperature: float = Field(2.0, gt=0, le=10, description="the temperature is never raised above this")
+
+    @model_validator(mode="after")
+    def _cap_above_start(self) -> "SamplingSettings":
+        # a cap below the starting temperature would make "raising" it a silent drop
+        if self.min_unique_fraction > 0 and self.max_temperature < self.temperature:
+            raise ValueError(f"max_temperature ({self.max_temperature}) must be at least temperature "
+                             f"({self.temperature}) when min_unique_fraction is on")
+        return self
+
+
+SELECTION_STEPS = ("verified_only", "dedup", "rank", "elite_fraction")
 
 
 class SelectionSettings(Section):
-    verified_only: bool = True
-    dedup: bool = True
-    rank: bool = True
+    guard: bool = Field(True, description="master switch: false trains on raw candidates (no verifier, "
+                                          "no dedup, no ranking, no elite replay)")
+    verified_only: bool = Field(True, description="only candidates the verifier accepts are trained on")
+    dedup: bool = Field(True, description="drop repeats (the problem's canonical key)")
+    rank: bool = Field(True, description="keep the best-scoring candidates, not the first ones")
     elite_fraction: float = Field(0.5, ge=0, le=1, description="share of the training set replayed from the elite archive")
+
+    @model_validator(mode="after")
+    def _guard_off_means_all_off(self) -> "SelectionSettings":
+        if self.guard:
+            return self
+        explicit = [k for k in SELECTION_STEPS if k in self.model_fields_set and getattr(self, k)]
+        if explicit:
+            raise ValueError(f"guard = false switches every selection step off; remove {', '.join(explicit)} "
+                             "or set guard = true")
+        # assigning through __dict__ keeps model_fields_set as the user wrote it
+        self.__dict__.update(verified_only=False, dedup=False, rank=False, elite_fraction=0.0)
+        return self
 
 
 class KernelSettings(Section):

@@ -26,6 +26,9 @@ class LocalExecutor:
     def __init__(self, settings: ExecutionSettings) -> None:
         self.settings = settings
         self.threads = settings.threads or os.cpu_count() or 1
+        # in-process kernels cannot be cut off or retried, so nothing ever happens to record
+        # (timeout_s and retries apply to the Ray backend, see ray_backend.py)
+        self.events: list[dict[str, Any]] = []
 
     def run(self, kernel: Kernel, objects: np.ndarray, prompts: np.ndarray | None, seed: int,
             params: dict[str, Any]) -> np.ndarray:
@@ -34,6 +37,11 @@ class LocalExecutor:
             sub_prompts = None if prompts is None else prompts[a:b]
             out[a:b] = kernel(objects[a:b], sub_prompts, chunk_seed(seed, i), self.threads, params)
         return out
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """Faults since the last call (retries, timeouts), for the generation's metrics."""
+        events, self.events = self.events, []
+        return events
 
     def close(self) -> None:
         pass

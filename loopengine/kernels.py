@@ -24,15 +24,17 @@ class KernelError(RuntimeError):
     """A kernel failed or broke its contract; the message names the kernel."""
 
 
-def _c4free(objects, prompts, seed, threads, kick=0):
+def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2):
     from loopengine import _core
 
-    return _core.c4_local_search(objects, seed, threads, int(kick))
+    return _core.c4_local_search(objects, seed, threads, int(kick), int(rounds), int(round_kick))
 
 
 # name -> callable with the kernel signature
 BUILTIN_KERNELS: dict[str, KernelFn] = {
     "c4free": _c4free,
+    "lyapunov": lambda objects, prompts, seed, threads, **params: importlib.import_module(
+        "loopengine.lyapunov.falsify").local_search(objects, prompts, seed, threads, **params),
 }
 
 

@@ -25,7 +25,7 @@ from loopengine.kernels import Kernel
 from loopengine.model import N_SPECIAL, ModelShape, Transformer, pick_device, set_cpu_threads
 from loopengine.problems.base import Pool, Problem
 from loopengine.progress import RunProgress
-from loopengine.selection import EliteArchive, admissible, training_set
+from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
 from loopengine.train import Example, TwoSetSampler, from_pool, sample, train_steps
 
 
@@ -40,7 +40,7 @@ class LoopState:
     next_generation: int = 0
     temperature: float = 1.0
     elites: EliteArchive = field(default_factory=lambda: EliteArchive(0))
-    seen: set[bytes] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)  # fingerprints of every candidate so far (novelty)
     repeated: list[Example] = field(default_factory=list)
     elapsed: float = 0.0
 
@@ -53,6 +53,7 @@ class Loop:
         self.device = pick_device()
         set_cpu_threads(task.execution.threads)
         self.executor = make_executor(task.execution)
+        torch.manual_seed(derived_seed(task.task.seed, 0, 0))  # initial weights follow the seed too
         self.model = Transformer(self.model_shape())
         self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=task.train.lr,
@@ -107,19 +108,20 @@ class Loop:
         return pool
 
     def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
-                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, int]:
-        """This generation's candidates, and how many of them the model sampled."""
+                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, int, Pool | None]:
+        """This generation's candidates, how many of them the model sampled (the first rows),
+        and the model's samples as sampled, before local search (None at g = 0)."""
         p, loop, k = self.problem, self.task.loop, self.task.kernel
         t0 = time.perf_counter()
         if g == 0:
             progress.phase(g, "seeding")
             pool = p.initial_pool(rng, loop.initial_pool)
-            n_samples = 0
+            n_samples, raw = 0, None
         else:
             progress.phase(g, "sampling")
             prompts = p.target_prompts(rng, loop.samples_per_generation) if p.conditional else None
             pool = self.generate(prompts, loop.samples_per_generation, self.state.temperature, generator)
-            n_samples = len(pool)
+            n_samples, raw = len(pool), pool.take(np.arange(len(pool)))
         timings["sample"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.kernel is not None and (g > 0 or not p.conditional):
@@ -136,7 +138,7 @@ class Loop:
                 elites.score = elites.valid = None
                 pool = Pool.concat([pool, elites])
         timings["search"] = time.perf_counter() - t0
-        return pool, n_samples
+        return pool, n_samples, raw
 
     def fresh_source(self, selected: list[Example], rng: np.random.Generator, budget: int):
         """Fresh training examples: verified candidates of this generation, mixed (for
@@ -183,23 +185,31 @@ class Loop:
         return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
                            on_step=lambda s, loss: progress.advance(1, "steps"))
 
-    def sample_metrics(self, pool: Pool, n_samples: int) -> dict[str, Any]:
-        """Collapse metrics, measured on what the model produced (or the seeds at g = 0)."""
-        view = pool.take(np.arange(n_samples)) if n_samples else pool
-        keys = self.problem.canonical_keys(view)
-        out = {
-            "unique_fraction": M.unique_fraction(keys),
-            "novelty": M.novelty(keys, self.state.seen),
-            "token_entropy": M.token_entropy(self.problem.encode(view)),
-            "sample_valid_fraction": float(np.mean(view.valid)) if len(view) else 0.0,
-        }
-        self.state.seen.update(keys)
+    def evaluated_samples(self, raw: Pool, pool: Pool, n_samples: int) -> Pool:
+        """The model's own samples, judged as sampled: rows local search left alone share
+        the pool's verdict; only the rows it changed are verified again."""
+        searched = pool.take(np.arange(n_samples))
+        changed = np.any(raw.objects.reshape(n_samples, -1) != searched.objects.reshape(n_samples, -1), axis=1)
+        raw.score = np.asarray(searched.score, dtype=np.float64).copy()
+        raw.valid = np.asarray(searched.valid, dtype=bool).copy()
+        if changed.any():
+            again = self.problem.evaluate(raw.take(np.flatnonzero(changed)), self.executor.threads)
+            raw.score[changed], raw.valid[changed] = again.score, again.valid
+        return raw
+
+    def sample_metrics(self, pool: Pool, n_samples: int, raw: Pool | None) -> dict[str, Any]:
+        """Collapse metrics, measured on what the model sampled before local search touched
+        it (the seeds at g = 0). Novelty counts as seen everything of earlier generations:
+        samples and the searched or seeded candidates alike."""
+        view = pool if raw is None else self.evaluated_samples(raw, pool, n_samples)
+        out, fingerprints = M.collapse_metrics(self.problem, view, self.state.seen)
+        self.state.seen.update(fingerprints)
+        if raw is not None:
+            self.state.seen.update(M.fingerprint(k) for k in self.problem.canonical_keys(pool))
         return out
 
     def adjust_temperature(self, unique: float) -> None:
-        s = self.task.sampling
-        if s.min_unique_fraction > 0 and unique < s.min_unique_fraction:
-            self.state.temperature = min(s.max_temperature, self.state.temperature + s.temperature_step)
+        self.state.temperature = next_temperature(self.state.temperature, unique, self.task.sampling)
 
     # ---- one generation -------------------------------------------------------------------
     def generation(self, g: int, progress: RunProgress) -> dict[str, Any]:
@@ -211,14 +221,14 @@ class Loop:
         start = time.perf_counter()
         temperature = self.state.temperature
 
-        pool, n_samples = self.candidates(g, rng, generator, progress, timings)
+        pool, n_samples, raw = self.candidates(g, rng, generator, progress, timings)
         t0 = time.perf_counter()
         progress.phase(g, "verifying")
         self.problem.evaluate(pool, self.executor.threads)
         timings["verify"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        collapse = self.sample_metrics(pool, n_samples)
+        collapse = self.sample_metrics(pool, n_samples, raw)
         selected = admissible(pool, self.problem, self.task.selection)
         self.state.elites.update(pool, self.problem)
         fresh_rows, elite_rows = training_set(selected, self.state.elites, self.task.loop.keep,
@@ -248,6 +258,7 @@ class Loop:
             "candidates": len(pool),
             "samples": n_samples,
             "selected": 0 if fresh_rows is None else len(fresh_rows),
+            "elites_replayed": 0 if elite_rows is None else len(elite_rows),
             **scores,
             "best_ever": best_ever,
             "best_known": best_known,
@@ -260,6 +271,7 @@ class Loop:
             "elapsed": self.state.elapsed,
             "timings": timings,
             "model": model_metrics,
+            "execution_events": self.executor.take_events(),
         }
         best = None
         if self.state.elites.pool is not None and len(self.state.elites.pool):

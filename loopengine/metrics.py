@@ -1,14 +1,24 @@
-"""Per-generation numbers: scores, validity, and the collapse metrics (diversity, novelty)."""
+"""Per-generation numbers: scores, validity, and the collapse metrics.
+
+Collapse shows first as lost diversity (fewer distinct samples, lower token entropy, nothing
+new) and lost tails (answer classes the model stops producing; Dohmatob et al., arXiv
+2402.07043), so each of those is measured on what the model itself sampled.
+"""
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 import numpy as np
 
+from loopengine.problems.base import Pool, Problem
+
 
 def token_entropy(token_lists: list[list[int]]) -> float:
-    """Shannon entropy (bits) of the token distribution over all sequences."""
+    """Shannon entropy (bits) of the token distribution pooled over all sequences."""
     counts = Counter(t for seq in token_lists for t in seq)
     total = sum(counts.values())
     if total == 0:
@@ -20,15 +30,68 @@ def unique_fraction(keys: list[bytes]) -> float:
     return len(set(keys)) / len(keys) if keys else 0.0
 
 
-def novelty(keys: list[bytes], seen: set[bytes]) -> float:
-    """Share of distinct keys never seen in an earlier generation."""
-    distinct = set(keys)
+def fingerprint(key: bytes) -> int:
+    """64-bit digest of a canonical key. The set of keys seen so far lives in every
+    checkpoint, so it holds these (8 bytes) rather than whole encodings."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+
+def novelty(keys: list[bytes], seen: set[int]) -> float:
+    """Share of distinct keys whose fingerprint is not in `seen` (earlier generations)."""
+    distinct = {fingerprint(k) for k in keys}
     return len(distinct - seen) / len(distinct) if distinct else 0.0
 
 
-def score_summary(score: np.ndarray, valid: np.ndarray) -> dict[str, float | None]:
+def score_summary(score: np.ndarray | None, valid: np.ndarray | None, prefix: str = "") -> dict[str, float | None]:
+    """Best and quantiles of the verified rows' scores (None when nothing is verified)."""
+    names = [prefix + n for n in ("best", "q10", "median", "q90")]
+    if score is None or valid is None:
+        return dict.fromkeys(names)
     s = np.asarray(score, dtype=np.float64)[np.asarray(valid, dtype=bool)]
     if len(s) == 0:
-        return {"best": None, "median": None, "q10": None, "q90": None}
+        return dict.fromkeys(names)
     q10, med, q90 = np.quantile(s, [0.1, 0.5, 0.9])
-    return {"best": float(s.max()), "median": float(med), "q10": float(q10), "q90": float(q90)}
+    return dict(zip(names, (float(s.max()), float(q10), float(med), float(q90))))
+
+
+def class_coverage(produced: Iterable[Hashable | None], truth: Iterable[Hashable] | None) -> dict[str, Any]:
+    """How many answer classes the model produces, against the classes of the true answers
+    to the same prompts. None in `produced` marks an answer with no class (malformed).
+
+    class_coverage: share of the true classes the model produced at least once;
+    class_tv: total-variation distance between the produced and true class distributions
+    (0 = same distribution, 1 = disjoint); top_class_share: share of the commonest class."""
+    made = Counter(c for c in produced if c is not None)
+    n_made = sum(made.values())
+    out: dict[str, Any] = {
+        "classes_produced": len(made),
+        "top_class_share": round(max(made.values()) / n_made, 4) if n_made else None,
+    }
+    if truth is None:
+        return out
+    true = Counter(truth)
+    n_true = sum(true.values())
+    out["classes_true"] = len(true)
+    out["class_coverage"] = round(len(set(made) & set(true)) / len(true), 4) if true else None
+    if n_made and n_true:
+        tv = 0.5 * sum(abs(made[c] / n_made - true[c] / n_true) for c in set(made) | set(true))
+        out["class_tv"] = round(tv, 4)
+    return out
+
+
+def collapse_metrics(problem: Problem, samples: Pool, seen: set[int]) -> tuple[dict[str, Any], set[int]]:
+    """The collapse metrics of one generation's samples (evaluated), and the fingerprints to
+    add to `seen` afterwards."""
+    keys = problem.canonical_keys(samples) if len(samples) else []
+    valid = np.zeros(0, dtype=bool) if samples.valid is None else np.asarray(samples.valid, dtype=bool)
+    out: dict[str, Any] = {
+        "unique_fraction": unique_fraction(keys),
+        "novelty": novelty(keys, seen),
+        "token_entropy": token_entropy(problem.encode(samples)) if len(samples) else 0.0,
+        "sample_valid_fraction": float(valid.mean()) if len(valid) else 0.0,
+        **score_summary(samples.score, samples.valid, prefix="sample_"),
+    }
+    produced = problem.answer_class(samples) if len(samples) else None
+    if produced is not None:
+        out.update(class_coverage(produced, problem.true_answer_class(samples)))
+    return out, {fingerprint(k) for k in keys}

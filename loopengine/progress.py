@@ -74,7 +74,7 @@ class RunProgress:
             f"T {fmt(metrics.get('temperature'), 2)}",
             f"{metrics['timings']['total']:.1f}s",
         ]
-        extra = metrics.get("progress_note")
+        extra = metrics.get("progress_note") or (metrics.get("model") or {}).get("progress_note")
         if extra:
             parts.append(str(extra))
         if not self.quiet:

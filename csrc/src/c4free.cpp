@@ -24,9 +24,23 @@ namespace {
 
 using Adj = std::vector<uint64_t>;
 
-inline int popcount(uint64_t x) { return __builtin_popcountll(x); }
+// The hot helpers are forced inline into search_row, which is compiled twice (with and
+// without the POPCNT instruction, picked at load time): the default x86-64 target has no
+// POPCNT, and a software popcount made the kernel several times slower.
+#if defined(__GNUC__)
+#define C4_HOT [[gnu::always_inline]] inline
+#else
+#define C4_HOT inline
+#endif
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define C4_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define C4_CLONES
+#endif
 
-void unpack(const uint8_t *row, int n, Adj &adj) {
+C4_HOT int popcount(uint64_t x) { return __builtin_popcountll(x); }
+
+C4_HOT void unpack(const uint8_t *row, int n, Adj &adj) {
   adj.assign(n, 0);
   int64_t k = 0;
   for (int i = 0; i < n; ++i)
@@ -37,7 +51,7 @@ void unpack(const uint8_t *row, int n, Adj &adj) {
       }
 }
 
-void pack(const Adj &adj, int n, uint8_t *row) {
+C4_HOT void pack(const Adj &adj, int n, uint8_t *row) {
   int64_t k = 0;
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j, ++k) row[k] = (adj[i] >> j) & 1ULL;
@@ -45,7 +59,7 @@ void pack(const Adj &adj, int n, uint8_t *row) {
 
 // Number of 4-cycles through edge uv: sum over x in N(v)\{u} of |N(x) & N(u)| - 1
 // (v itself is always a common neighbour of x and u, hence the -1).
-int64_t cycles_through(const Adj &adj, int u, int v) {
+C4_HOT int64_t cycles_through(const Adj &adj, int u, int v) {
   int64_t total = 0;
   uint64_t xs = adj[v] & ~(1ULL << u);
   while (xs) {
@@ -56,15 +70,9 @@ int64_t cycles_through(const Adj &adj, int u, int v) {
   return total;
 }
 
-bool has_c4(const Adj &adj, int n) {
-  for (int a = 0; a < n; ++a)
-    for (int b = a + 1; b < n; ++b)
-      if (popcount(adj[a] & adj[b]) > 1) return true;
-  return false;
-}
-
-void repair(Adj &adj, int n, loopengine::Rng &rng) {
-  while (has_c4(adj, n)) {
+C4_HOT void repair(Adj &adj, int n, loopengine::Rng &rng) {
+  // A 4-cycle exists iff some edge lies on one, so the scan doubles as the stopping test.
+  for (;;) {
     int64_t best = 0, ties = 0;
     int bu = -1, bv = -1;
     for (int u = 0; u < n; ++u) {
@@ -80,13 +88,14 @@ void repair(Adj &adj, int n, loopengine::Rng &rng) {
         }
       }
     }
+    if (best == 0) return;
     adj[bu] &= ~(1ULL << bv);
     adj[bv] &= ~(1ULL << bu);
   }
 }
 
 // Adding uv closes a 4-cycle iff some a in N(u) and b in N(v) are adjacent.
-bool closes_c4(const Adj &adj, int u, int v) {
+C4_HOT bool closes_c4(const Adj &adj, int u, int v) {
   uint64_t as = adj[u];
   while (as) {
     int a = __builtin_ctzll(as);
@@ -96,7 +105,7 @@ bool closes_c4(const Adj &adj, int u, int v) {
   return false;
 }
 
-void grow(Adj &adj, int n, loopengine::Rng &rng) {
+C4_HOT void grow(Adj &adj, int n, loopengine::Rng &rng) {
   std::vector<std::pair<uint8_t, uint8_t>> non_edges;
   for (int u = 0; u < n; ++u)
     for (int v = u + 1; v < n; ++v)
@@ -111,7 +120,7 @@ void grow(Adj &adj, int n, loopengine::Rng &rng) {
 }
 
 // Remove `kick` random edges: lets an already-maximal elite move to a neighbouring optimum.
-void kick_edges(Adj &adj, int n, int kick, loopengine::Rng &rng) {
+C4_HOT void kick_edges(Adj &adj, int n, int kick, loopengine::Rng &rng) {
   for (int t = 0; t < kick; ++t) {
     std::vector<std::pair<uint8_t, uint8_t>> edges;
     for (int u = 0; u < n; ++u)
@@ -124,6 +133,39 @@ void kick_edges(Adj &adj, int n, int kick, loopengine::Rng &rng) {
   }
 }
 
+C4_HOT int edge_count(const Adj &adj, int n) {
+  int total = 0;
+  for (int u = 0; u < n; ++u) total += popcount(adj[u]);
+  return total / 2;
+}
+
+// Iterated local search on one maximal graph: each round kicks `round_kick` random edges
+// and regrows. Equal-size results are accepted too: maximal C4-free graphs of the same
+// size form wide plateaus, and walking them is what reaches the rare larger optima.
+C4_HOT void iterate(Adj &adj, int n, int rounds, int round_kick, loopengine::Rng &rng) {
+  int current = edge_count(adj, n);
+  Adj trial;
+  for (int r = 0; r < rounds; ++r) {
+    trial = adj;
+    kick_edges(trial, n, round_kick, rng);
+    grow(trial, n, rng);
+    int size = edge_count(trial, n);
+    if (size >= current) adj.swap(trial), current = size;
+  }
+}
+
+C4_CLONES void search_row(const uint8_t *in, uint8_t *out, int n, uint64_t seed, int64_t row, int kick,
+                          int rounds, int round_kick) {
+  loopengine::Rng rng(seed, static_cast<uint64_t>(row));
+  Adj adj;
+  unpack(in, n, adj);
+  if (kick > 0) kick_edges(adj, n, kick, rng);
+  repair(adj, n, rng);
+  grow(adj, n, rng);
+  if (rounds > 0) iterate(adj, n, rounds, round_kick, rng);
+  pack(adj, n, out);
+}
+
 int vertices_for_pairs(int64_t pairs) {
   for (int n = 1; n <= 64; ++n)
     if (int64_t(n) * (n - 1) / 2 == pairs) return n;
@@ -132,23 +174,19 @@ int vertices_for_pairs(int64_t pairs) {
 }
 
 py::array_t<uint8_t> c4_local_search(py::array_t<uint8_t, py::array::c_style | py::array::forcecast> batch,
-                                     uint64_t seed, int threads, int kick) {
+                                     uint64_t seed, int threads, int kick, int rounds, int round_kick) {
   if (batch.ndim() != 2) throw std::invalid_argument("c4free: batch must be 2-D (graphs x pairs)");
   const int64_t rows = batch.shape(0), width = batch.shape(1);
   const int n = vertices_for_pairs(width);
+  if (kick < 0 || rounds < 0 || round_kick < 0)
+    throw std::invalid_argument("c4free: kick, rounds and round_kick must be >= 0");
   py::array_t<uint8_t> out({rows, width});
   const uint8_t *in = batch.data();
   uint8_t *res = out.mutable_data();
   {
     py::gil_scoped_release nogil;
     loopengine::parallel_rows(rows, threads, [&](int64_t r) {
-      loopengine::Rng rng(seed, static_cast<uint64_t>(r));
-      Adj adj;
-      unpack(in + r * width, n, adj);
-      if (kick > 0) kick_edges(adj, n, kick, rng);
-      repair(adj, n, rng);
-      grow(adj, n, rng);
-      pack(adj, n, res + r * width);
+      search_row(in + r * width, res + r * width, n, seed, r, kick, rounds, round_kick);
     });
   }
   return out;
@@ -156,10 +194,12 @@ py::array_t<uint8_t> c4_local_search(py::array_t<uint8_t, py::array::c_style | p
 
 loopengine::RegisterBindings bind_c4([](py::module_ &m) {
   m.def("c4_local_search", &c4_local_search, py::arg("batch"), py::arg("seed"), py::arg("threads") = 0,
-        py::arg("kick") = 0,
+        py::arg("kick") = 0, py::arg("rounds") = 0, py::arg("round_kick") = 2,
         "Repair every graph to C4-free (drop the edge on most 4-cycles) then grow it to maximal.\n"
         "batch: uint8 (graphs, n*(n-1)/2) upper-triangle edge indicators, n <= 64.\n"
         "kick: random edges removed first (moves a maximal graph to a neighbouring optimum).\n"
+        "rounds: then this many iterated-local-search rounds (kick round_kick random edges, regrow,\n"
+        "keep the result unless it lost edges); 0 = plain repair + growth.\n"
         "Deterministic for a given seed whatever the thread count.");
 });
 

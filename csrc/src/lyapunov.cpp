@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -293,6 +294,15 @@ void local_search_row(double *row, const Layout &L, const double *pts, int64_t n
     std::copy(saved.begin(), saved.end(), v);
     rebuild();
   }
+  // V and c*V are the same answer: divide out the gcd of the (integer) coefficients.
+  long long g = 0;
+  for (int k : allowed)
+    if (v[k] != 0) {
+      if (v[k] != std::floor(v[k]) || std::fabs(v[k]) > 1e15) return;
+      g = std::gcd(g, static_cast<long long>(std::fabs(v[k])));
+    }
+  if (g > 1)
+    for (int k : allowed) v[k] /= double(g);
 }
 
 py::array_t<double> lyapunov_local_search(Batch objects, Batch points, uint64_t seed, int threads, int steps,

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from loopengine.lyapunov.sos import add, derivative, lie_derivative, mul
+from loopengine.lyapunov.sos import add, derivative, mul
 
 PolyDict = dict[tuple[int, ...], Fraction]
 
@@ -104,7 +104,5 @@ def backward_example(rng: np.random.Generator, spec: BackwardSpec, tries: int = 
         v = sample_v(rng, n, spec)
         f = sample_system(rng, v, n, spec)
         if fits(f, v, spec):
-            # every V' term must come out non-positive-definite-safe: checked, never assumed
-            assert all(c <= 0 for m, c in lie_derivative(v, f).items() if all(e % 2 == 0 for e in m)) or True
             return n, f, v
     raise RuntimeError("backward generation: no example fits the degree/size limits; loosen them")

@@ -14,6 +14,7 @@ from loopengine.problems.base import Pool, Problem, ProblemSettings
 # name -> "module:Class"; imported lazily so a problem's heavy imports cost nothing elsewhere.
 BUILTIN_PROBLEMS: dict[str, str] = {
     "c4free": "loopengine.problems.c4free:C4Free",
+    "lyapunov": "loopengine.problems.lyapunov:Lyapunov",
     "gcd": "loopengine.problems.integers:GCD",
     "modmul": "loopengine.problems.integers:ModMul",
     "modadd": "loopengine.problems.integers:ModAdd",

@@ -156,6 +156,17 @@ class Problem:
         prompts = np.ascontiguousarray(pool.prompts)
         return [p.tobytes() + b"|" + o.tobytes() for p, o in zip(prompts, objs)]
 
+    def answer_class(self, pool: Pool) -> list[Any] | None:
+        """Optional collapse metric for conditional problems: a hashable class per row's
+        answer (e.g. the gcd the model answered; None for a malformed answer). The loop
+        reports how many classes the model produces; None (default) skips the metric."""
+        return None
+
+    def true_answer_class(self, pool: Pool) -> list[Any] | None:
+        """The class of the correct answer to each row's prompt, so produced classes can be
+        compared with the true distribution (coverage). None (default) = unknown."""
+        return None
+
     def human_columns(self, pool: Pool) -> dict[str, list[Any]]:
         """Columns in a human format for the archive (graph6, sympy text...)."""
         return {}

@@ -68,6 +68,10 @@ class IntegerProblem(Problem):
     def summary_rows(self, metrics: dict[str, Any]) -> list[list[Any]]:
         return []
 
+    def progress_note(self, metrics: dict[str, Any]) -> str:
+        """One short phrase for the CLI's per-generation line."""
+        return f"acc {metrics['accuracy']:.1%}"
+
     # ---- vocabulary and encoding --------------------------------------------------------
     def vocabulary(self) -> list[str]:
         return self.codec.vocabulary()
@@ -117,12 +121,16 @@ class IntegerProblem(Problem):
         pool.score = pool.valid.astype(np.float64)
         return pool
 
+    def answer_class(self, pool: Pool) -> list[Any] | None:
+        """Collapse metric: which answers (gcds, residues) the model still produces."""
+        return [None if x == MALFORMED else int(x) for x in pool.objects[:, 0]]
+
     def human_columns(self, pool: Pool) -> dict[str, list[Any]]:
         answers = pool.objects[:, 0]
         return {
             "a": pool.prompts[:, 0].tolist(),
             "b": pool.prompts[:, 1].tolist(),
-            "answer": ["malformed" if x == MALFORMED else int(x) for x in answers],
+            "answer": ["malformed" if x == MALFORMED else str(x) for x in answers],  # one column type
         }
 
     # ---- evaluation of the model --------------------------------------------------------
@@ -141,6 +149,7 @@ class IntegerProblem(Problem):
             "test_size": int(len(test)),
         }
         metrics.update(self.task_metrics(generate, test, predicted))
+        metrics["progress_note"] = self.progress_note(metrics)
         self.last_metrics = metrics
         return metrics
 
@@ -228,6 +237,10 @@ class GCD(IntegerProblem):
     def verify(self, prompts: np.ndarray, answers: np.ndarray, threads: int) -> np.ndarray:
         return _core.int_gcd_verify(prompts, answers, threads)
 
+    def true_answer_class(self, pool: Pool) -> list[Any] | None:
+        a, b = np.ascontiguousarray(pool.prompts[:, 0]), np.ascontiguousarray(pool.prompts[:, 1])
+        return _core.int_gcd_batch(a, b, 0).tolist()
+
     def task_metrics(self, generate, test: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         s = self.settings
         strat = stratified_pairs(np.random.default_rng(TEST_SEED), s.max_operand, s.classes, s.per_class)
@@ -247,6 +260,9 @@ class GCD(IntegerProblem):
             "rule_divisors": divisors,
             "rule_agreement": round(float((pred == rule).mean()), 4),
         }
+
+    def progress_note(self, m: dict[str, Any]) -> str:
+        return f"acc {m['accuracy']:.1%}/{m['ceiling']:.1%} gcds {m['correct_gcds']}"
 
     def summary_rows(self, m: dict[str, Any]) -> list[list[Any]]:
         shown = ", ".join(map(str, m["learned_gcds"][:30])) + (" ..." if len(m["learned_gcds"]) > 30 else "")
@@ -278,6 +294,10 @@ class Modular(IntegerProblem):
 
     def verify(self, prompts: np.ndarray, answers: np.ndarray, threads: int) -> np.ndarray:
         return _core.int_mod_verify(prompts, answers, self.settings.modulus, self.op, threads)
+
+    def true_answer_class(self, pool: Pool) -> list[Any] | None:
+        a, b = np.ascontiguousarray(pool.prompts[:, 0]), np.ascontiguousarray(pool.prompts[:, 1])
+        return _core.int_mod_batch(a, b, self.settings.modulus, self.op, 0).tolist()
 
     def task_metrics(self, generate, test: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         p = self.settings.modulus

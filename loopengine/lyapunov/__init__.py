@@ -1,0 +1,1 @@
+"""Lyapunov functions for polynomial systems: representation, generators, tokens, SOS certificates."""

@@ -1,0 +1,276 @@
+"""The Ray backend: the same chunks with the same seeds as LocalExecutor, run by a pool of
+long-lived Ray actors spread over a cluster.
+
+Only `[execution] backend = "ray"` imports this module, so the engine never needs Ray
+otherwise. What stays the same as the local backend, and why:
+
+- Chunking and per-chunk seeds come from loopengine.execution, and a chunk's result is
+  written back at its own row range, so the output (and therefore the archive) does not
+  depend on which worker ran which chunk, in what order, or how often it was retried.
+- Workers are actors, not tasks: each one imports the compiled kernels once and keeps every
+  kernel it has been sent, so a chunk costs one round trip plus its rows, never a worker
+  start or a kernel re-import.
+
+Faults (settings: execution.retries, execution.timeout_s):
+- A worker that dies mid-chunk (killed, out of memory, node lost) is replaced and the chunk
+  is sent again, up to `retries` times; since its seed is fixed the retry returns exactly
+  what the first attempt would have, so nothing is lost or duplicated. A chunk that kills
+  `retries + 1` workers stops the run with a KernelError (it is a bug, not bad luck).
+- A chunk still running `timeout_s` after it started is cancelled by killing its worker
+  (a C++ kernel holding no GIL cannot be interrupted any other way), and yields its input
+  rows unchanged. Why unchanged: the row count and the prompt <-> object alignment stay
+  intact, the rows still go through the verifier on the driver (so nothing unverified is
+  ever marked valid), and the loop records them with their previous origin rather than
+  "search". Each timeout is a warning and an entry in `events`, which the loop writes to
+  that generation's metrics.json as "execution_events" (a timeout makes the run depend on
+  wall time, and the record says so).
+
+Verification (Problem.evaluate) stays on the driver: problems may keep state across
+evaluate calls that finalize() needs (the Lyapunov problem remembers its best candidates),
+and that state would be lost on remote workers.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import site
+import sys
+import sysconfig
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loopengine.config import ConfigError, ExecutionSettings
+from loopengine.execution import chunk_seed, chunks
+from loopengine.kernels import Kernel, KernelError
+
+# Chunks queued per worker: the second hides the round trip between two chunks, more would
+# only make the timeout of a queued chunk harder to reason about.
+QUEUE_DEPTH = 2
+# How long a new worker may take to start. Not execution.timeout_s, which bounds a kernel
+# call and may be much shorter than a process start on a busy node.
+STARTUP_TIMEOUT_S = 120.0
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(None, "execution.backend",
+                          "backend = \"ray\" needs Ray, which is not installed: pip install 'loopengine[ray]'") from None
+    return ray
+
+
+class KernelWorker:
+    """Body of one Ray actor. Kernels arrive once per worker (as an object reference wrapped
+    in a list, so Ray does not resolve it on every call) and stay loaded."""
+
+    def __init__(self) -> None:
+        import loopengine._core  # noqa: F401  (load the compiled kernels once, up front)
+
+        self.kernels: dict[str, Kernel] = {}
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def run(self, key: str, packed: list, objects: np.ndarray, prompts: np.ndarray | None, seed: int,
+            threads: int, params: dict[str, Any]) -> np.ndarray:
+        kernel = self.kernels.get(key)
+        if kernel is None:
+            import ray
+
+            kernel = self.kernels[key] = ray.get(packed[0])
+        return kernel(objects, prompts, seed, threads, params)
+
+
+def installed(module) -> bool:
+    """Whether workers can import `module` by name: the engine itself (it must be installed
+    on every node) and anything under site-packages or the standard library."""
+    if module.__name__.split(".")[0] == "loopengine":
+        return True
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return True  # built into the interpreter
+    roots = [*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_paths()["stdlib"]]
+    path = os.path.realpath(path)
+    return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots if r)
+
+
+@dataclass
+class Running:
+    """One chunk sent to a worker. `started` is set when it reaches the head of its
+    worker's queue, which is when it begins to run."""
+
+    chunk: int
+    ref: Any
+    started: float | None = None
+
+
+@dataclass
+class Slot:
+    actor: Any
+    queue: deque = field(default_factory=deque)
+
+
+class RayExecutor:
+    def __init__(self, settings: ExecutionSettings, workers: int | None = None) -> None:
+        self.ray = ray = import_ray()
+        self.settings = settings
+        # driver-side work (verification) may use every local core; a worker's kernel
+        # runs with `threads` threads (0 = 1: parallelism comes from having more workers)
+        self.threads = settings.threads or os.cpu_count() or 1
+        self.worker_threads = settings.threads or 1
+        self.events: list[dict[str, Any]] = []
+        self.owns_ray = not ray.is_initialized()
+        if self.owns_ray:
+            self.connect(settings.address)
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.worker_threads)
+        self.actor_class = ray.remote(num_cpus=self.worker_threads, num_gpus=0, max_restarts=0,
+                                      max_task_retries=0)(KernelWorker)
+        self.slots = [Slot(self.actor_class.remote()) for _ in range(workers)]
+        # start every worker now, so no chunk's timeout includes a process start
+        self.await_ready([s.actor for s in self.slots])
+        self.shipped: dict[int, tuple[Kernel, str, list]] = {}
+
+    def connect(self, address: str | None) -> None:
+        try:
+            self.ray.init(address=address, include_dashboard=False, logging_level="warning",
+                          log_to_driver=True)
+        except ConnectionError as exc:
+            raise ConfigError(None, "execution.address",
+                              f"cannot reach a Ray cluster at {address!r} ({exc}); start one with "
+                              "`ray start --head` (see docs/ray.md) or leave address unset for a local instance") from None
+
+    # ---- kernels --------------------------------------------------------------------------
+    def ship(self, kernel: Kernel) -> tuple[str, list]:
+        """Put the kernel in the object store once; workers fetch it on first use."""
+        known = self.shipped.get(id(kernel))
+        if known is not None:
+            return known[1], known[2]
+        module = inspect.getmodule(kernel.fn)
+        if module is not None and module.__name__ != "__main__" and not installed(module):
+            # a prototype kernel in the user's own file: send its code along, since the
+            # file may not exist on other machines
+            self.ray.cloudpickle.register_pickle_by_value(module)
+        try:
+            ref = self.ray.put(kernel)
+        except Exception as exc:
+            raise KernelError(f"kernel {kernel.name!r} cannot be sent to Ray workers "
+                              f"({type(exc).__name__}: {exc})") from None
+        key = f"{kernel.name}#{len(self.shipped)}"
+        self.shipped[id(kernel)] = (kernel, key, [ref])  # holding the kernel keeps its id unique
+        return key, [ref]
+
+    # ---- faults ---------------------------------------------------------------------------
+    def record(self, kind: str, kernel: Kernel, chunk: int, rows: tuple[int, int], **info) -> None:
+        event = {"event": kind, "kernel": kernel.name, "chunk": chunk, "rows": list(rows), **info}
+        self.events.append(event)
+        warnings.warn(f"execution: {kind} of chunk {chunk} (rows {rows[0]}-{rows[1]}) of kernel "
+                      f"{kernel.name!r}: {info}", RuntimeWarning, stacklevel=3)
+
+    def take_events(self) -> list[dict[str, Any]]:
+        events, self.events = self.events, []
+        return events
+
+    def await_ready(self, actors: list) -> None:
+        try:
+            self.ray.get([a.ready.remote() for a in actors], timeout=STARTUP_TIMEOUT_S)
+        except self.ray.exceptions.GetTimeoutError:
+            raise KernelError(f"Ray workers did not start within {STARTUP_TIMEOUT_S:.0f} s "
+                              f"(each needs {self.worker_threads} free CPU; cluster: "
+                              f"{self.ray.available_resources().get('CPU', 0)} CPU free)") from None
+
+    def replace(self, slot: Slot) -> None:
+        """A fresh worker in place of one that died or overran (killing a dead one is harmless)."""
+        self.ray.kill(slot.actor, no_restart=True)
+        slot.actor = self.actor_class.remote()
+        self.await_ready([slot.actor])
+
+    # ---- the batch ------------------------------------------------------------------------
+    def run(self, kernel: Kernel, objects: np.ndarray, prompts: np.ndarray | None, seed: int,
+            params: dict[str, Any]) -> np.ndarray:
+        ray = self.ray
+        lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                ray.exceptions.ObjectLostError)
+        key, packed = self.ship(kernel)
+        spans = chunks(len(objects), self.settings.chunk_size)
+        out = np.empty_like(objects)
+        todo = deque(range(len(spans)))
+        attempts = [0] * len(spans)
+        owner: dict[Any, Slot] = {}
+        timeout = self.settings.timeout_s
+
+        def submit(slot: Slot, i: int) -> None:
+            a, b = spans[i]
+            sub = None if prompts is None else prompts[a:b]
+            ref = slot.actor.run.remote(key, packed, objects[a:b], sub, chunk_seed(seed, i),
+                                        self.worker_threads, params)
+            slot.queue.append(Running(i, ref))
+            owner[ref] = slot
+
+        def restart(slot: Slot) -> None:
+            # chunks queued behind the running one never started: resend them as they are
+            for job in reversed(slot.queue):
+                owner.pop(job.ref, None)
+                todo.appendleft(job.chunk)
+            slot.queue.clear()
+            self.replace(slot)
+
+        while todo or owner:
+            now = time.monotonic()
+            for slot in self.slots:
+                while todo and len(slot.queue) < QUEUE_DEPTH:
+                    submit(slot, todo.popleft())
+                if slot.queue and slot.queue[0].started is None:
+                    slot.queue[0].started = now
+            deadline = min(s.queue[0].started + timeout for s in self.slots if s.queue)
+            ready, _ = ray.wait(list(owner), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            for ref in ready:
+                slot = owner.get(ref)
+                if slot is None:
+                    continue  # already resent with the rest of a lost worker's queue
+                try:
+                    rows = ray.get(ref)
+                except lost as exc:
+                    # a dead worker fails all its queued chunks; the one it was running pays
+                    running = slot.queue[0]
+                    a, b = spans[running.chunk]
+                    attempts[running.chunk] += 1
+                    restart(slot)
+                    if attempts[running.chunk] > self.settings.retries:
+                        raise KernelError(f"kernel {kernel.name!r}: chunk {running.chunk} (rows {a}-{b}) lost its "
+                                          f"Ray worker {attempts[running.chunk]} times (execution.retries = "
+                                          f"{self.settings.retries}); last error: {type(exc).__name__}") from None
+                    self.record("retry", kernel, running.chunk, (a, b), attempt=attempts[running.chunk],
+                                error=type(exc).__name__)
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    raise KernelError(str(exc.cause) if exc.cause is not None else str(exc)) from None
+                job = slot.queue.popleft()  # a worker runs its chunks in order
+                del owner[job.ref]
+                a, b = spans[job.chunk]
+                out[a:b] = rows
+            now = time.monotonic()
+            for slot in self.slots:
+                head = slot.queue[0] if slot.queue else None
+                if head is None or head.started is None or now - head.started < timeout:
+                    continue
+                slot.queue.popleft()
+                owner.pop(head.ref)
+                a, b = spans[head.chunk]
+                out[a:b] = objects[a:b]
+                restart(slot)
+                self.record("timeout", kernel, head.chunk, (a, b), timeout_s=timeout, result="input rows unchanged")
+        return out
+
+    def close(self) -> None:
+        for slot in self.slots:
+            self.ray.kill(slot.actor, no_restart=True)
+        self.slots = []
+        if self.owns_ray:
+            self.ray.shutdown()

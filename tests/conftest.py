@@ -1,0 +1,54 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Keep torch from oversubscribing the CI machine's two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_C4 = """
+[task]
+name = "tiny"
+problem = "c4free"
+seed = 3
+generations = 3
+
+[problem]
+n = 8
+
+[loop]
+initial_pool = 40
+samples_per_generation = 24
+keep = 16
+elite_size = 8
+elite_reentry = 4
+
+[model]
+layers = 1
+heads = 2
+width = 16
+
+[train]
+first_steps = 6
+steps = 4
+batch_size = 8
+
+[sampling]
+batch_size = 16
+
+[execution]
+threads = 1
+chunk_size = 16
+
+[kernel]
+elite_params = { kick = 1 }
+"""
+
+
+@pytest.fixture
+def tiny_task(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_C4)
+    return path

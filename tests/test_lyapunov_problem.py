@@ -1,0 +1,91 @@
+"""Lyapunov problem: task-file validation (clear errors, exit 2), both modes, finalize table."""
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loopengine.config import ConfigError
+from loopengine.problems import make_problem
+
+ONE = {"mode": "one", "f": ["-x0**3 + x1", "-x0 - x1"]}
+
+
+@pytest.mark.parametrize("settings,key,words", [
+    ({**ONE, "f": ["-x0**3 + x1", "-x0 - "]}, "problem.f", "cannot parse"),
+    ({**ONE, "f": ["sin(x0)", "-x1"]}, "problem.f", "not a variable"),
+    ({**ONE, "f": ["x0/x1", "-x1"]}, "problem.f", "not a polynomial"),
+    ({**ONE, "f": ["x0 + 1", "-x1"]}, "problem.f", "f(0) != 0"),
+    ({**ONE, "f": ["-x0 + x2", "-x1"]}, "problem.f", "outside x0..x1"),
+    ({**ONE, "n": 3}, "problem", "dimension mismatch"),
+    ({**ONE, "v_degree": 3}, "problem", "even"),
+    ({"mode": "family", "f": ["-x0", "-x1"]}, "problem", "mode \"one\""),
+    ({"mode": "family", "n_min": 3, "n_max": 2}, "problem", "n_min"),
+    ({**ONE, "coef_bound": 0}, "problem.coef_bound", "greater than or equal"),
+])
+def test_bad_settings_name_the_key(settings, key, words):
+    with pytest.raises(ConfigError) as err:
+        make_problem("lyapunov", settings, "task.toml")
+    assert err.value.key == key and words in str(err.value)
+
+
+def test_bad_targets_file(tmp_path):
+    (tmp_path / "s.txt").write_text("ok: -x0; -x1\nbad: -x0 + 1; -x1\n")
+    with pytest.raises(ConfigError) as err:
+        make_problem("lyapunov", {"targets_file": "s.txt"}, "task.toml", tmp_path)
+    assert err.value.key == "problem.targets_file" and "line 2" in str(err.value)
+    (tmp_path / "s.txt").write_text("big: -x0**5; -x1\n")
+    with pytest.raises(ConfigError, match="f_degree"):
+        make_problem("lyapunov", {"targets_file": "s.txt"}, "task.toml", tmp_path)
+
+
+def test_cli_exit_2_one_message(tmp_path):
+    task = tmp_path / "t.toml"
+    task.write_text(textwrap.dedent("""
+        [task]
+        name = "bad"
+        problem = "lyapunov"
+        [problem]
+        mode = "one"
+        f = ["-x0**3 + x1", "-x0 - x1 + x0**(1/2)"]
+    """))
+    from typer.testing import CliRunner
+
+    from loopengine.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(task), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    message = result.output.replace("\n", "")
+    assert "problem.f" in message and "not a polynomial" in message and "Traceback" not in message
+
+
+def test_family_mode_pieces(tmp_path):
+    p = make_problem("lyapunov", {"forward_targets": 3, "heldout": 4, "certify_seconds": 30}, "t", tmp_path)
+    assert p.conditional and len(p.targets) == 3
+    rng = np.random.default_rng(0)
+    seeds = p.initial_pool(rng, 40)
+    p.evaluate(seeds)
+    assert seeds.valid.all()  # backward examples are correct by construction
+    assert all(len(t) <= p.max_prompt_tokens() for t in p.encode_prompts(seeds.prompts))
+    back = p.decode(p.encode(seeds), seeds.prompts)
+    assert np.array_equal(back.objects, seeds.objects)
+    garbage = p.decode([[0, 1, 2], [], [3]], seeds.prompts[:3])
+    p.evaluate(garbage)
+    assert not garbage.valid.any()
+    prompts = p.target_prompts(rng, 7)
+    assert prompts.shape == (7, p.prompt_width)
+
+
+def test_one_mode_search_and_finalize(tmp_path):
+    from loopengine.lyapunov.falsify import local_search
+
+    p = make_problem("lyapunov", {**ONE, "certify_seconds": 30}, "t", tmp_path)
+    assert not p.conditional
+    pool = p.initial_pool(np.random.default_rng(0), 24)
+    pool.objects = local_search(pool.objects, None, 3, 2, steps=1500)
+    p.evaluate(pool)
+    assert pool.valid.any()
+    summary = p.finalize(tmp_path, pool)
+    row = summary["table"]["rows"][0]
+    assert row[3] == "certified", row
+    assert list(tmp_path.glob("certificates/*.json"))
