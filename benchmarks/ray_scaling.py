@@ -48,15 +48,20 @@ def main() -> None:
     rng = np.random.default_rng(0)
     objects = (rng.random((args.rows, args.n * (args.n - 1) // 2)) < 0.1).astype(np.uint8)
     kernel = resolve_kernel("c4free", None)
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="warning")
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="warning")
     table = Table(title=f"C4-free local search, n = {args.n}, {args.rows} graphs, {cpus} CPUs")
     for col in ("backend", "workers x threads", "chunk_size", "seconds", "candidates/s", "vs local"):
         table.add_column(col, justify="right")
     try:
         for chunk in args.chunk_sizes:
-            settings = ExecutionSettings(threads=0, chunk_size=chunk)
-            base, reference = timed(LocalExecutor(settings), kernel, objects, args.repeats)
+            base, reference = timed(LocalExecutor(ExecutionSettings(threads=0, chunk_size=chunk)),
+                                    kernel, objects, args.repeats)
             table.add_row("local", f"1 x {cpus}", str(chunk), f"{base:.3f}", f"{args.rows / base:,.0f}", "1.00")
+            # one thread in process vs one Ray worker: the difference is Ray's per-chunk cost
+            single, _ = timed(LocalExecutor(ExecutionSettings(threads=1, chunk_size=chunk)),
+                              kernel, objects, args.repeats)
+            table.add_row("local", "1 x 1", str(chunk), f"{single:.3f}", f"{args.rows / single:,.0f}",
+                          f"{base / single:.2f}")
             for workers in (1, 2):
                 ex = RayExecutor(ExecutionSettings(backend="ray", threads=1, chunk_size=chunk), workers=workers)
                 try:

@@ -26,3 +26,10 @@ def int_mod_generate(rows: int, seed: int, max_operand: int, modulus: int, op: s
 def int_mod_batch(a: np.ndarray, b: np.ndarray, modulus: int, op: str = "mul", threads: int = 0) -> np.ndarray: ...
 def int_mod_verify(prompts: np.ndarray, answers: np.ndarray, modulus: int, op: str = "mul",
                    threads: int = 0) -> np.ndarray: ...
+
+# ---- kernels in the public kernel form (csrc/include/loopengine/kernel.hpp) ------------------
+import types  # noqa: E402
+# Each LOOPENGINE_KERNEL(fn, ...) compiled into _core is a submodule `fn` with
+#   run(objects, prompts, seed, threads, params: dict) -> (objects, scores) and `info` (dict),
+# exactly like a user build; wrap one with loopengine.kernel_build.builtin_form("fn").
+c4free_batch: types.ModuleType

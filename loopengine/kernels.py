@@ -7,7 +7,11 @@ Python callable, so switching between a prototype and a fast kernel is one line.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +63,44 @@ class Kernel:
         return np.ascontiguousarray(out)
 
 
-def _import_callable(spec: str, source) -> KernelFn:
+def _import_file(path: Path, task_dir: Path | None):
+    if not path.is_absolute() and task_dir is not None:
+        path = task_dir / path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    name = f"loopengine_user_kernel_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # registered first: pickling by value (Ray) looks it up
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def _import_callable(spec: str, source, task_dir: Path | None = None) -> KernelFn:
     module_name, func = spec.rsplit(":", 1)
     try:
-        fn = getattr(importlib.import_module(module_name), func)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(source, "kernel.local_search", f"cannot load Python kernel {spec!r}: {exc}") from None
+        if module_name.endswith(".py"):  # path/to/file.py:function, like a user problem
+            module = _import_file(Path(module_name), task_dir)
+        else:
+            module = importlib.import_module(module_name)
+        fn = getattr(module, func)
+    except Exception as exc:  # a user's file: say what broke, not our stack
+        raise ConfigError(source, "kernel.local_search",
+                          f"cannot load Python kernel {spec!r}: {type(exc).__name__}: {exc}") from None
     if not callable(fn):
         raise ConfigError(source, "kernel.local_search", f"{spec!r} is not callable")
+    try:
+        inspect.signature(fn).bind(None, None, 0, 0)
+    except TypeError:
+        raise ConfigError(source, "kernel.local_search",
+                          f"Python kernel {spec!r} must accept (objects, prompts, seed, threads, **params)") from None
+    except ValueError:  # no introspectable signature (some builtins): judged when called
+        pass
     return fn
 
 
@@ -85,7 +119,7 @@ def resolve_kernel(spec: str, default: str | None, source="task", task_dir: Path
             path = task_dir / path
         return Kernel(path.name, load_cpp_kernel(path, source))
     if ":" in spec:
-        return Kernel(spec, _import_callable(spec, source))
+        return Kernel(spec, _import_callable(spec, source, task_dir))
     known = ", ".join(sorted(BUILTIN_KERNELS))
     raise ConfigError(source, "kernel.local_search",
                       f'expected "default", "none", a built-in kernel ({known}), a .cpp file or module:function (got {spec!r})')

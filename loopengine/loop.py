@@ -232,7 +232,7 @@ class Loop:
         selected = admissible(pool, self.problem, self.task.selection)
         self.state.elites.update(pool, self.problem)
         fresh_rows, elite_rows = training_set(selected, self.state.elites, self.task.loop.keep,
-                                              self.task.selection)
+                                              self.task.selection, self.problem)
         timings["select"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -258,7 +258,8 @@ class Loop:
             "candidates": len(pool),
             "samples": n_samples,
             "selected": 0 if fresh_rows is None else len(fresh_rows),
-            "elites_replayed": 0 if elite_rows is None else len(elite_rows),
+            # with two-set training the repeated set takes the replay slot, so elites are not replayed
+            "elites_replayed": 0 if elite_rows is None or self.task.train.repeat_set_size > 0 else len(elite_rows),
             **scores,
             "best_ever": best_ever,
             "best_known": best_known,

@@ -65,17 +65,17 @@ def class_coverage(produced: Iterable[Hashable | None], truth: Iterable[Hashable
     n_made = sum(made.values())
     out: dict[str, Any] = {
         "classes_produced": len(made),
-        "top_class_share": round(max(made.values()) / n_made, 4) if n_made else None,
+        "top_class_share": max(made.values()) / n_made if n_made else None,
     }
     if truth is None:
         return out
     true = Counter(truth)
     n_true = sum(true.values())
     out["classes_true"] = len(true)
-    out["class_coverage"] = round(len(set(made) & set(true)) / len(true), 4) if true else None
+    out["class_coverage"] = len(set(made) & set(true)) / len(true) if true else None
     if n_made and n_true:
         tv = 0.5 * sum(abs(made[c] / n_made - true[c] / n_true) for c in set(made) | set(true))
-        out["class_tv"] = round(tv, 4)
+        out["class_tv"] = tv
     return out
 
 

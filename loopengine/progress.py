@@ -16,6 +16,26 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def temperature_change(metrics: dict[str, Any]) -> str:
+    """'->1.1' when diversity control raised the temperature for the next generation."""
+    now, nxt = metrics.get("temperature"), metrics.get("next_temperature")
+    return f"->{fmt(nxt, 2)}" if now is not None and nxt is not None and nxt != now else ""
+
+
+def sampled_valid(metrics: dict[str, Any]) -> str:
+    """' (sampled 0.08)' when local search changed how many of the model's samples are valid."""
+    raw, pool = metrics.get("sample_valid_fraction"), metrics.get("valid_fraction")
+    if not metrics.get("samples") or raw is None or raw == pool:
+        return ""
+    return f" (sampled {fmt(raw, 2)})"
+
+
+def class_note(metrics: dict[str, Any]) -> str:
+    """Answer classes produced, against the true ones when the problem knows them."""
+    made, true = metrics.get("classes_produced"), metrics.get("classes_true")
+    return f"classes {made}" + (f"/{true}" if true is not None else "")
+
+
 class RunProgress:
     """A rich progress bar for the current phase plus one summary line per generation."""
 
@@ -68,12 +88,15 @@ class RunProgress:
             f"best {fmt(metrics.get('best'))}",
             f"best-ever {self.best}" + (f"/{fmt(known)}" if known is not None else ""),
             f"median {fmt(metrics.get('median'))}",
-            f"valid {fmt(metrics.get('valid_fraction'), 2)}",
+            f"valid {fmt(metrics.get('valid_fraction'), 2)}" + sampled_valid(metrics),
             f"unique {fmt(metrics.get('unique_fraction'), 2)}",
             f"novel {fmt(metrics.get('novelty'), 2)}",
-            f"T {fmt(metrics.get('temperature'), 2)}",
-            f"{metrics['timings']['total']:.1f}s",
+            f"H {fmt(metrics.get('token_entropy'), 3)}",
+            f"T {fmt(metrics.get('temperature'), 2)}" + temperature_change(metrics),
         ]
+        if metrics.get("classes_produced") is not None:
+            parts.append(class_note(metrics))
+        parts.append(f"{metrics['timings']['total']:.1f}s")
         extra = metrics.get("progress_note") or (metrics.get("model") or {}).get("progress_note")
         if extra:
             parts.append(str(extra))

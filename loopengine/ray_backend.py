@@ -31,6 +31,7 @@ and that state would be lost on remote workers.
 """
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 import site
@@ -65,6 +66,18 @@ def import_ray():
     return ray
 
 
+def build_fingerprint() -> str:
+    """The engine version and a digest of the compiled kernels. Workers must match the driver:
+    another build of a kernel may search differently, and the archive would then depend on
+    which node ran which chunk."""
+    import loopengine
+    from loopengine import _core
+
+    with open(_core.__file__, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    return f"loopengine {loopengine.__version__}, _core {digest}"
+
+
 class KernelWorker:
     """Body of one Ray actor. Kernels arrive once per worker (as an object reference wrapped
     in a list, so Ray does not resolve it on every call) and stay loaded."""
@@ -74,8 +87,10 @@ class KernelWorker:
 
         self.kernels: dict[str, Kernel] = {}
 
-    def ready(self) -> int:
-        return os.getpid()
+    def ready(self) -> tuple[str, str]:
+        import socket
+
+        return socket.gethostname(), build_fingerprint()
 
     def run(self, key: str, packed: list, objects: np.ndarray, prompts: np.ndarray | None, seed: int,
             threads: int, params: dict[str, Any]) -> np.ndarray:
@@ -125,6 +140,7 @@ class RayExecutor:
         self.threads = settings.threads or os.cpu_count() or 1
         self.worker_threads = settings.threads or 1
         self.events: list[dict[str, Any]] = []
+        self.fingerprint = build_fingerprint()
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
             self.connect(settings.address)
@@ -133,13 +149,19 @@ class RayExecutor:
         self.actor_class = ray.remote(num_cpus=self.worker_threads, num_gpus=0, max_restarts=0,
                                       max_task_retries=0)(KernelWorker)
         self.slots = [Slot(self.actor_class.remote()) for _ in range(workers)]
-        # start every worker now, so no chunk's timeout includes a process start
-        self.await_ready([s.actor for s in self.slots])
+        try:
+            # start every worker now, so no chunk's timeout includes a process start
+            self.await_ready([s.actor for s in self.slots])
+        except BaseException:
+            self.close()
+            raise
         self.shipped: dict[int, tuple[Kernel, str, list]] = {}
 
     def connect(self, address: str | None) -> None:
         try:
-            self.ray.init(address=address, include_dashboard=False, logging_level="warning",
+            # no address = a private instance, even when RAY_ADDRESS is set or another
+            # cluster runs on this machine (Ray itself would join that one)
+            self.ray.init(address=address or "local", include_dashboard=False, logging_level="warning",
                           log_to_driver=True)
         except ConnectionError as exc:
             raise ConfigError(None, "execution.address",
@@ -179,11 +201,15 @@ class RayExecutor:
 
     def await_ready(self, actors: list) -> None:
         try:
-            self.ray.get([a.ready.remote() for a in actors], timeout=STARTUP_TIMEOUT_S)
+            answers = self.ray.get([a.ready.remote() for a in actors], timeout=STARTUP_TIMEOUT_S)
         except self.ray.exceptions.GetTimeoutError:
             raise KernelError(f"Ray workers did not start within {STARTUP_TIMEOUT_S:.0f} s "
                               f"(each needs {self.worker_threads} free CPU; cluster: "
                               f"{self.ray.available_resources().get('CPU', 0)} CPU free)") from None
+        for host, fingerprint in answers:
+            if fingerprint != self.fingerprint:
+                raise KernelError(f"the Ray worker on {host} runs {fingerprint}, this machine runs "
+                                  f"{self.fingerprint}: install the same loopengine build on every node")
 
     def replace(self, slot: Slot) -> None:
         """A fresh worker in place of one that died or overran (killing a dead one is harmless)."""

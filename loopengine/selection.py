@@ -95,14 +95,20 @@ class EliteArchive:
         return self.pool.take(np.arange(min(k, len(self))))
 
 
-def training_set(pool: Pool, elites: EliteArchive, keep: int,
-                 settings: SelectionSettings) -> tuple[Pool | None, Pool | None]:
+def training_set(pool: Pool, elites: EliteArchive, keep: int, settings: SelectionSettings,
+                 problem: Problem) -> tuple[Pool | None, Pool | None]:
     """(this generation's rows, elite rows to replay), `keep` rows in all. The elite share is
     replayed through the repeated-example sampler; the rest is the head of `pool` (the best
-    rows when ranking is on, the first sampled ones when it is off)."""
+    rows when ranking is on, the first sampled ones when it is off). With dedup on, a row
+    already replayed as an elite is not taken twice (early on the two sets coincide)."""
     n_elite = min(int(round(keep * settings.elite_fraction)), len(elites))
+    replay = elites.top(n_elite)
+    if settings.dedup and replay is not None and len(pool):
+        replayed = set(problem.canonical_keys(replay))
+        pool = pool.take(np.array([i for i, k in enumerate(problem.canonical_keys(pool)) if k not in replayed],
+                                  dtype=np.int64))
     fresh = pool.take(np.arange(min(len(pool), keep - n_elite))) if len(pool) else None
-    return fresh, elites.top(n_elite)
+    return fresh, replay
 
 
 def next_temperature(current: float, unique_fraction: float, settings: SamplingSettings) -> float:

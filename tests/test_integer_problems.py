@@ -147,3 +147,27 @@ def test_cli_bad_base_exits_2(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "problem.base" in out.stderr and "greater than or equal to 2" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_tiny_run_end_to_end_writes_model_metrics(tmp_path):
+    """Two generations through the engine's loop: generator seeds, model answers verified by
+    the integer verifier, metrics and the final table written."""
+    import json
+
+    from loopengine.session import start_run
+
+    task = tmp_path / "gcd.toml"
+    task.write_text((ROOT / "tasks" / "gcd.toml").read_text())
+    run_dir, summary = start_run(task, [
+        f"task.out={tmp_path / 'runs'}", "task.generations=2", "model.width=32", "model.layers=1",
+        "train.first_steps=20", "train.steps=10", "train.batch_size=32", "loop.initial_pool=100",
+        "loop.samples_per_generation=100", "problem.test_size=200", "problem.classes=10", "problem.per_class=10",
+        "execution.threads=1",
+    ], quiet=True)
+    metrics = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
+    model = metrics["model"]
+    assert 0 <= model["accuracy"] <= 1 and model["ceiling"] == pytest.approx(0.9499, abs=1e-4)
+    assert len(model["per_class_accuracy"]) == 10 and "rule_agreement" in model
+    assert metrics["samples"] == 100 and 0 <= metrics["sample_valid_fraction"] <= 1
+    assert summary["table"]["columns"] == ["metric", "value"]
+    assert summary["metrics"]["accuracy"] == model["accuracy"]

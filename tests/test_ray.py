@@ -27,7 +27,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    # "local": a private instance, whatever RAY_ADDRESS or a cluster on this machine says
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     yield
     ray.shutdown()
 
@@ -127,6 +128,16 @@ def test_timeout_is_cut_off_and_recorded(cluster):
         assert np.array_equal(out[rest], objects[rest] + 1)
         events = ex.take_events()
         assert len(events) == 1 and events[0]["event"] == "timeout" and events[0]["rows"] == [20, 30]
+    finally:
+        ex.close()
+
+
+def test_workers_with_another_build_are_refused(cluster):
+    ex = RayExecutor(settings(), workers=1)
+    try:
+        ex.fingerprint = "loopengine 0.0, _core 0000"  # as if the driver had another build
+        with pytest.raises(KernelError, match="install the same loopengine build on every node"):
+            ex.await_ready([ex.slots[0].actor])
     finally:
         ex.close()
 

@@ -15,6 +15,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "loopengine/kernel.hpp"
 #include "loopengine/parallel.hpp"
 #include "registry.hpp"
 
@@ -71,16 +72,29 @@ C4_HOT int64_t cycles_through(const Adj &adj, int u, int v) {
 }
 
 C4_HOT void repair(Adj &adj, int n, loopengine::Rng &rng) {
+  // Each edge's 4-cycle count is computed once, then kept exact by subtracting, on every
+  // deletion, the cycles through the deleted edge: the scan below only reads numbers, and
+  // picks the same edge (same order, same ties) as recounting every time would.
+  std::vector<int32_t> cyc(size_t(n) * n, 0);
+  auto at = [&](int a, int b) -> int32_t & { return a < b ? cyc[a * n + b] : cyc[b * n + a]; };
+  for (int u = 0; u < n; ++u) {
+    uint64_t vs = adj[u] & ~((2ULL << u) - 1);  // v > u
+    while (vs) {
+      int v = __builtin_ctzll(vs);
+      vs &= vs - 1;
+      at(u, v) = static_cast<int32_t>(cycles_through(adj, u, v));
+    }
+  }
   // A 4-cycle exists iff some edge lies on one, so the scan doubles as the stopping test.
   for (;;) {
     int64_t best = 0, ties = 0;
     int bu = -1, bv = -1;
     for (int u = 0; u < n; ++u) {
-      uint64_t vs = adj[u] & ~((2ULL << u) - 1);  // v > u
+      uint64_t vs = adj[u] & ~((2ULL << u) - 1);
       while (vs) {
         int v = __builtin_ctzll(vs);
         vs &= vs - 1;
-        int64_t c = cycles_through(adj, u, v);
+        int64_t c = cyc[u * n + v];
         if (c > best) {
           best = c, bu = u, bv = v, ties = 1;
         } else if (c == best && c > 0 && rng.below(++ties) == 0) {
@@ -89,6 +103,19 @@ C4_HOT void repair(Adj &adj, int n, loopengine::Rng &rng) {
       }
     }
     if (best == 0) return;
+    // every 4-cycle bu-bv-x-y-bu dies with the edge: its other three edges lose one each
+    uint64_t xs = adj[bv] & ~(1ULL << bu);
+    while (xs) {
+      int x = __builtin_ctzll(xs);
+      xs &= xs - 1;
+      uint64_t ys = adj[x] & adj[bu] & ~(1ULL << bv);
+      while (ys) {
+        int y = __builtin_ctzll(ys);
+        ys &= ys - 1;
+        --at(bv, x), --at(x, y), --at(y, bu);
+      }
+    }
+    at(bu, bv) = 0;
     adj[bu] &= ~(1ULL << bv);
     adj[bv] &= ~(1ULL << bu);
   }
@@ -204,3 +231,27 @@ loopengine::RegisterBindings bind_c4([](py::module_ &m) {
 });
 
 }  // namespace
+
+// The same search in the public kernel form (loopengine/kernel.hpp): loopengine._core.c4free_batch.
+// benchmarks/plugin_overhead.py also compiles this very file as a user kernel and times the
+// two against each other, so the plugin path is measured on identical code.
+namespace {
+
+void c4free_batch(loopengine::Batch<uint8_t> &batch) {
+  const int n = vertices_for_pairs(batch.width);
+  const int64_t kick = batch.integer("kick"), rounds = batch.integer("rounds"),
+                round_kick = batch.integer("round_kick");
+  if (kick < 0 || rounds < 0 || round_kick < 0)
+    throw std::invalid_argument("c4free: kick, rounds and round_kick must be >= 0");
+  batch.for_each_row([&](int64_t r, loopengine::Rng &) {
+    uint8_t *row = batch.row(r);
+    search_row(row, row, n, batch.seed, r, int(kick), int(rounds), int(round_kick));
+    int64_t edges = 0;
+    for (int64_t k = 0; k < batch.width; ++k) edges += row[k];
+    batch.scores[r] = double(edges);
+  });
+}
+
+}  // namespace
+
+LOOPENGINE_KERNEL(c4free_batch, {"kick", 0}, {"rounds", 0}, {"round_kick", 2})

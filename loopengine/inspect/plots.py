@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from loopengine import archive
 from loopengine.archive import ArchiveError
@@ -45,6 +46,15 @@ def _series(run: Run, key: str) -> np.ndarray:
     return np.array([np.nan if m.get(key) is None else float(m[key]) for m in run.metrics])
 
 
+def integer_axes(ax: Axes, run: Run | None = None, x: bool = True) -> None:
+    """Generations are whole numbers; so are scores like edge counts (no 44.25 ticks)."""
+    if x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if run is not None and all(float(v).is_integer() for m in run.metrics
+                               for v in (m.get("best_ever"), m.get("best"), m.get("best_known")) if v is not None):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _best_known_line(ax: Axes, run: Run) -> None:
     known = run.best_known()
     if known is not None:
@@ -73,26 +83,37 @@ def score_distribution(run: Run, path: Path) -> Path:
     ax.set_xlabel("generation")
     ax.set_ylabel("score")
     ax.set_xlim(gens[0] - 0.7, gens[-1] + 0.7)
+    integer_axes(ax, run)
     return save(fig, path)
 
 
-def plot_best_vs_time(ax: Axes, run: Run, label: str, color: str | None = None) -> None:
-    minutes = _series(run, "elapsed") / 60
-    ax.step(minutes, _series(run, "best_ever"), where="post", marker="o", markersize=3, label=label, color=color)
+def time_unit(*runs: Run) -> tuple[float, str]:
+    """Seconds for short runs (tests, smoke runs), minutes otherwise, hours for long ones."""
+    longest = max(float(np.nanmax(_series(r, "elapsed"), initial=0.0)) for r in runs)
+    if longest < 120:
+        return 1.0, "seconds"
+    return (60.0, "minutes") if longest < 3 * 3600 else (3600.0, "hours")
+
+
+def plot_best_vs_time(ax: Axes, run: Run, label: str, unit: float, color: str | None = None) -> None:
+    ax.step(_series(run, "elapsed") / unit, _series(run, "best_ever"), where="post", marker="o", markersize=3,
+            label=label, color=color)
 
 
 def best_vs_time(run: Run, path: Path) -> Path:
     fig = Figure(figsize=(8, 4.2))
     ax = fig.add_subplot()
-    plot_best_vs_time(ax, run, "best so far", color="black")
-    ax.plot(_series(run, "elapsed") / 60, _series(run, "best"), linestyle="none", marker="x",
+    unit, unit_name = time_unit(run)
+    plot_best_vs_time(ax, run, "best so far", unit, color="black")
+    ax.plot(_series(run, "elapsed") / unit, _series(run, "best"), linestyle="none", marker="x",
             color="tab:blue", label="best of the generation")
     _best_known_line(ax, run)
     ax.set_title(f"{run.name}: best score against wall time", fontsize=10)
-    ax.set_xlabel("wall time (minutes, end of each generation)")
+    ax.set_xlabel(f"wall time ({unit_name}, end of each generation)")
     ax.set_ylabel("score")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
+    integer_axes(ax, run, x=False)
     return save(fig, path)
 
 
@@ -101,25 +122,30 @@ def collapse(run: Run, path: Path) -> Path:
     fig = Figure(figsize=(8, 6))
     top, bottom = fig.subplots(2, 1, sharex=True)
     gens = _gens(run)
-    for key, label in (("unique_fraction", "unique samples"), ("novelty", "novel (never seen before)"),
-                       ("valid_fraction", "valid candidates"), ("sample_valid_fraction", "valid samples")):
+    # distinct markers and dashes: these lines often coincide (all at 1.0 in a healthy run)
+    for (key, label), style in zip((("unique_fraction", "unique samples"), ("novelty", "novel (never seen before)"),
+                                    ("valid_fraction", "valid candidates"), ("sample_valid_fraction", "valid samples")),
+                                   ("o-", "s--", "^:", "x-.")):
         values = _series(run, key)
         if np.isfinite(values).any():
-            top.plot(gens, values, marker=".", label=label)
+            top.plot(gens, values, style, markersize=5, fillstyle="none", label=label)
     top.set_ylim(-0.05, 1.05)
     top.set_ylabel("fraction")
     top.legend(fontsize=8, loc="lower left")
     top.grid(alpha=0.3)
     top.set_title(f"{run.name}: collapse metrics", fontsize=10)
-    bottom.plot(gens, _series(run, "token_entropy"), marker=".", color="tab:purple", label="token entropy")
+    # axes start at 0: a drift of 0.01 bits must not look like a collapse
+    entropy, temperature = _series(run, "token_entropy"), _series(run, "temperature")
+    bottom.plot(gens, entropy, marker=".", color="tab:purple", label="token entropy")
     bottom.set_ylabel("token entropy (bits)", color="tab:purple")
+    bottom.set_ylim(0, 1.15 * np.nanmax(entropy, initial=1.0))
     twin = bottom.twinx()
-    twin.plot(gens, _series(run, "temperature"), marker=".", linestyle="--", color="tab:orange",
-              label="sampling temperature")
-    twin.set_ylabel("temperature", color="tab:orange")
+    twin.plot(gens, temperature, marker=".", linestyle="--", color="tab:orange", label="sampling temperature")
+    twin.set_ylabel("sampling temperature (dashed)", color="tab:orange")
+    twin.set_ylim(0, 1.3 * np.nanmax(temperature, initial=1.0))
     bottom.set_xlabel("generation")
     bottom.grid(alpha=0.3)
-    bottom.xaxis.get_major_locator().set_params(integer=True)
+    integer_axes(bottom)
     return save(fig, path)
 
 
@@ -132,11 +158,12 @@ def phase_times(run: Run, path: Path) -> Path:
         secs = np.array([float(m.get("timings", {}).get(phase) or 0.0) for m in run.metrics])
         ax.bar(gens, secs, bottom=below, label=phase, width=0.7)
         below += secs
+    ax.set_ylim(0, 1.35 * max(below.max(initial=0.0), 1e-3))  # room for the legend above the bars
     ax.set_title(f"{run.name}: time per phase", fontsize=10)
     ax.set_xlabel("generation")
     ax.set_ylabel("seconds")
     ax.legend(fontsize=8, ncol=3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    integer_axes(ax)
     return save(fig, path)
 
 
@@ -157,5 +184,5 @@ def model_metrics(run: Run, path: Path) -> Path | None:
     ax.set_xlabel("generation")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    integer_axes(ax)
     return save(fig, path)

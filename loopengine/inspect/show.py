@@ -110,7 +110,7 @@ def print_model(run: Run, g: int, console: Console) -> None:
 
 def print_candidates(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     if best.empty:
-        console.print(f"generation {g}: no candidates")
+        console.print(f"no candidates listed for generation {g}")
         return
     console.print(f"\n[bold]Top {len(best)} distinct candidates of generation {g}[/]", highlight=False)
     columns = human_columns(best)

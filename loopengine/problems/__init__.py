@@ -34,7 +34,9 @@ def _import_from_file(path: Path, class_name: str, source: Path | str):
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: show what broke, not our stack
         raise ConfigError(source, "task.problem", f"importing {path} failed: {type(exc).__name__}: {exc}") from None
-    return getattr(module, class_name, None)
+    if not hasattr(module, class_name):
+        raise ConfigError(source, "task.problem", f"{path} defines no {class_name!r}")
+    return getattr(module, class_name)
 
 
 def load_problem_class(spec: str, source: Path | str = "task", task_dir: Path | None = None) -> type[Problem]:

@@ -149,7 +149,6 @@ struct Batch {
 // ---------------------------------------------------------------------------------------
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 namespace loopengine {
 namespace detail {
