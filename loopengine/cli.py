@@ -57,7 +57,9 @@ def print_summary(run_dir: Path, summary: dict) -> None:
     if "table" in summary:
         print_table(summary["table"])
     best, known = summary.get("best_ever"), summary.get("best_known")
-    line = f"run: {run_dir}  generations: {summary.get('generations')}  best: {best}"
+    line = f"run: {run_dir}  generations: {summary.get('generations')}"
+    if best is not None:  # conditional problems judge per target (see the table), not by one best
+        line += f"  best: {best}"
     if known is not None:
         line += f"  best known: {known}"
     console.print(line, highlight=False)

@@ -72,6 +72,7 @@ class Loop:
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.state = checkpoint["loop_state"]
+        self.problem.load_state_dict(checkpoint.get("problem_state"))
         torch.set_rng_state(checkpoint["rng"]["torch"])
         random.setstate(checkpoint["rng"]["python"])
 
@@ -81,6 +82,7 @@ class Loop:
             "model_shape": self.model.shape.__dict__,
             "optimizer": self.optimizer.state_dict(),
             "loop_state": self.state,
+            "problem_state": self.problem.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
             "archive_format": archive.ARCHIVE_FORMAT,

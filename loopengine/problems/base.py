@@ -188,6 +188,15 @@ class Problem:
         (e.g. held-out accuracy). `generate(prompts) -> Pool` samples answers greedily."""
         return {}
 
+    def state_dict(self) -> Any:
+        """Whatever the problem accumulates across generations (e.g. the best candidates
+        per target system), saved in every checkpoint so a resumed run ends as an
+        uninterrupted one would. Must be picklable. Default: no state."""
+        return None
+
+    def load_state_dict(self, state: Any) -> None:
+        """Restore what `state_dict` returned (called on resume)."""
+
     def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
         """Called once after the last generation (e.g. certify the best candidates).
         Returns a summary dict saved to run_dir/summary.json."""
