@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from gcd_base30 import ROOT, run_loop  # noqa: E402  (benchmarks/ is the script's directory)
 
@@ -83,6 +84,7 @@ def main() -> None:
             xs, ys = zip(*r["curve"])
             ax.plot(xs, ys, marker="o", label=f"{r['arm']} (S={r['S']}, p={r['p']})")
         ax.set_title(f"{task}: held-out accuracy")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
         ax.set_xlabel("training examples seen")
         ax.set_ylabel("accuracy")
         ax.legend()

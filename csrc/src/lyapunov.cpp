@@ -85,13 +85,12 @@ struct Term {
 
 // One system and one V, in sparse form over the first n variables.
 struct Instance {
-  int n = 0, maxdeg = 0;
+  int n = 0;
   std::vector<Term> f[kMaxVars];
   std::vector<Term> v;
 };
 
-void load_terms(const double *coef, const std::vector<int> &exps, int m, int n_max, int n, std::vector<Term> &out,
-                int &maxdeg) {
+void load_terms(const double *coef, const std::vector<int> &exps, int m, int n_max, int n, std::vector<Term> &out) {
   out.clear();
   for (int k = 0; k < m; ++k) {
     if (coef[k] == 0.0) continue;
@@ -100,10 +99,7 @@ void load_terms(const double *coef, const std::vector<int> &exps, int m, int n_m
     for (int i = n; i < n_max; ++i) inside &= (e[i] == 0);
     if (!inside) continue;  // a monomial in a variable the system does not have is 0 on R^n
     Term t{coef[k], {0, 0, 0, 0, 0}};
-    for (int i = 0; i < n; ++i) {
-      t.e[i] = e[i];
-      maxdeg = std::max(maxdeg, e[i]);
-    }
+    for (int i = 0; i < n; ++i) t.e[i] = e[i];
     out.push_back(t);
   }
 }
@@ -113,8 +109,8 @@ Instance load(const double *row, const Layout &L) {
   I.n = static_cast<int>(row[0]);
   if (I.n < 1 || I.n > L.n_max) throw std::invalid_argument("lyapunov: row dimension n outside 1..n_max");
   for (int j = 0; j < I.n; ++j)
-    load_terms(row + kHeader + int64_t(j) * L.mf, L.fexp, L.mf, L.n_max, I.n, I.f[j], I.maxdeg);
-  load_terms(row + kHeader + int64_t(L.n_max) * L.mf, L.vexp, L.mv, L.n_max, I.n, I.v, I.maxdeg);
+    load_terms(row + kHeader + int64_t(j) * L.mf, L.fexp, L.mf, L.n_max, I.n, I.f[j]);
+  load_terms(row + kHeader + int64_t(L.n_max) * L.mf, L.vexp, L.mv, L.n_max, I.n, I.v);
   return I;
 }
 
@@ -123,63 +119,183 @@ struct PointStats {
   double penalty = 0, margin_v = 1, margin_d = 1;
 };
 
-// Evaluate V and V' at one point; pw[i][k] = x_i^k.
-inline void eval_point(const Instance &I, const double pw[kMaxVars][kMaxDegree + 1], double tol, PointStats &s) {
-  double V = 0, aV = 0, grad[kMaxVars] = {0}, agrad[kMaxVars] = {0};
-  for (const Term &t : I.v) {
-    double mono = t.c;
-    for (int i = 0; i < I.n; ++i) mono *= pw[i][t.e[i]];
-    V += mono;
-    aV += std::fabs(mono);
-    for (int j = 0; j < I.n; ++j) {
-      if (t.e[j] == 0) continue;
-      double d = t.c * t.e[j];
-      for (int i = 0; i < I.n; ++i) d *= pw[i][i == j ? t.e[i] - 1 : t.e[i]];
-      grad[j] += d;
-      agrad[j] += std::fabs(d);
+// The sample points of one batch, shared by all its rows (and by every local-search step):
+// power tables x_i^k laid out point-contiguous, so a monomial's values over a block of points
+// are products of whole rows of the table (vectorisable, no per-point exponent loops).
+struct Points {
+  int n_max = 0, kmax = 0;
+  int64_t count = 0, real = 0;
+  std::vector<double> pw;                   // [(i * (kmax + 1) + k) * count + p] = x_i^k at point p
+  std::vector<uint8_t> active[kMaxVars + 1];  // active[n][p]: point p is not 0 in R^n
+
+  // count is rounded up to whole chunks of 8 (padding points are 0 and never judged)
+  Points(const double *x, int64_t np_, int n_max_, int kmax_)
+      : n_max(n_max_), kmax(kmax_), count((np_ + 7) / 8 * 8), real(np_) {
+    pw.assign(size_t(n_max) * (kmax + 1) * count, 0.0);
+    for (int i = 0; i < n_max; ++i) {
+      double *p0 = pw.data() + int64_t(i) * (kmax + 1) * count;
+      for (int64_t p = 0; p < real; ++p) {
+        double v = 1.0;
+        p0[p] = v;
+        for (int k = 1; k <= kmax; ++k) p0[k * count + p] = v = v * x[p * n_max + i];
+      }
+    }
+    for (int n = 1; n <= n_max; ++n) {
+      active[n].assign(count, 0);
+      for (int64_t p = 0; p < real; ++p) {
+        double norm = 0;
+        for (int i = 0; i < n; ++i) norm += x[p * n_max + i] * x[p * n_max + i];
+        active[n][p] = norm != 0;
+      }
     }
   }
-  double D = 0, aD = 0;
-  for (int j = 0; j < I.n; ++j) {
-    double fj = 0, afj = 0;
-    for (const Term &t : I.f[j]) {
-      double mono = t.c;
-      for (int i = 0; i < I.n; ++i) mono *= pw[i][t.e[i]];
-      fj += mono;
-      afj += std::fabs(mono);
-    }
-    D += grad[j] * fj;
-    aD += agrad[j] * afj;
-  }
-  const double rv = aV > 0 ? V / aV : -1.0;  // V identically 0 here counts as the worst case
-  const double rd = aD > 0 ? -D / aD : 0.0;  // V' identically 0 is allowed (V' <= 0)
-  s.margin_v = std::min(s.margin_v, rv);
-  s.margin_d = std::min(s.margin_d, rd);
-  bool bad = false;
-  if (!(V > tol * aV)) {
-    bad = true;
-    s.penalty += 1.0 + std::min(1.0, std::max(0.0, -rv));
-  }
-  if (D > tol * aD) {
-    bad = true;
-    s.penalty += 1.0 + std::min(1.0, -rd);
-  }
-  s.violations += bad;
+  const double *power(int i, int k) const { return pw.data() + (int64_t(i) * (kmax + 1) + k) * count; }
+};
+
+// A monomial with its coefficient c and the sum a of the absolute values of the terms merged
+// into it (a >= |c|): the tolerance scale is the sum of |terms| before cancellation.
+struct Mono {
+  double c, a;
+  int e[kMaxVars];
+};
+
+// V and V' = sum_j dV/dx_j f_j, both expanded once per candidate. Summing a * |x^e| over V''s
+// monomials gives exactly sum_j (sum |terms of dV/dx_j|)(sum |terms of f_j|), the scale the
+// falsifier has always used, so only rounding differs from evaluating the factors per point.
+struct Compiled {
+  int n = 0;
+  std::vector<Mono> v, d;
+};
+
+uint64_t exponent_key(const int *e) {
+  uint64_t key = 0;
+  for (int i = 0; i < kMaxVars; ++i) key = key << 8 | uint64_t(e[i]);
+  return key;
 }
 
-PointStats check(const Instance &I, const double *points, int64_t npoints, int n_max, double tol) {
-  PointStats s;
-  double pw[kMaxVars][kMaxDegree + 1];
-  for (int64_t p = 0; p < npoints; ++p) {
-    const double *x = points + p * n_max;
-    double norm = 0;
-    for (int i = 0; i < I.n; ++i) norm += x[i] * x[i];
-    if (norm == 0) continue;  // the point lies outside this system's R^n
-    for (int i = 0; i < I.n; ++i) {
-      pw[i][0] = 1.0;
-      for (int k = 1; k <= I.maxdeg; ++k) pw[i][k] = pw[i][k - 1] * x[i];
+// Reused across calls (local search recompiles V' at every step), so compiling allocates
+// only while the buffers grow.
+struct Compiler {
+  std::vector<std::pair<uint64_t, Mono>> products;
+
+  void operator()(const Instance &I, Compiled &C) {
+    C.n = I.n;
+    C.v.clear();
+    C.d.clear();
+    products.clear();
+    for (const Term &t : I.v) {
+      Mono m{t.c, std::fabs(t.c), {0, 0, 0, 0, 0}};
+      std::copy(t.e, t.e + kMaxVars, m.e);
+      C.v.push_back(m);
     }
-    eval_point(I, pw, tol, s);
+    for (const Term &t : I.v)
+      for (int j = 0; j < I.n; ++j) {
+        if (t.e[j] == 0) continue;
+        const double dc = t.c * t.e[j];
+        for (const Term &s : I.f[j]) {
+          Mono m{dc * s.c, 0, {0, 0, 0, 0, 0}};
+          for (int i = 0; i < I.n; ++i) m.e[i] = t.e[i] + s.e[i] - (i == j);
+          m.a = std::fabs(m.c);
+          products.emplace_back(exponent_key(m.e), m);
+        }
+      }
+    // stable: equal monomials are summed in the order they were produced (deterministic rounding)
+    std::stable_sort(products.begin(), products.end(),
+                     [](const auto &x, const auto &y) { return x.first < y.first; });
+    for (size_t k = 0; k < products.size(); ++k) {
+      if (k > 0 && products[k].first == products[k - 1].first) {
+        C.d.back().c += products[k].second.c;
+        C.d.back().a += products[k].second.a;
+      } else {
+        C.d.push_back(products[k].second);
+      }
+    }
+  }
+};
+
+// A monomial as the power-table rows it multiplies (offsets into Points::pw), ready for the
+// point loop: factors are looked up once per candidate, not once per point.
+struct Factors {
+  double c, a;
+  int nf;
+  int64_t off[kMaxVars];
+};
+
+void factors_of(const std::vector<Mono> &monos, int n, const Points &P, std::vector<Factors> &out) {
+  out.clear();
+  for (const Mono &m : monos) {
+    Factors f{m.c, m.a, 0, {0, 0, 0, 0, 0}};
+    for (int i = 0; i < n; ++i)
+      if (m.e[i]) f.off[f.nf++] = P.power(i, m.e[i]) - P.pw.data();
+    if (f.nf == 0) f.off[f.nf++] = P.power(0, 0) - P.pw.data();  // a constant: the row of x0^0 = 1
+    out.push_back(f);
+  }
+}
+
+constexpr int kChunk = 8;  // points whose sums stay in registers across all monomials
+
+// The per-point loops are element-wise (no reduction across points), so wider vectors change
+// nothing in the results; AVX2 without FMA keeps every rounding step as in the SSE2 build.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define LYAP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LYAP_VECTOR_CLONES
+#endif
+
+// sum[q] = sum_m c_m x^m and abs_sum[q] = sum_m a_m |x^m| for the kChunk points from p0
+// (the table is padded, so a chunk may run past the last point).
+LYAP_VECTOR_CLONES void chunk_sums(const std::vector<Factors> &monos, const double *pw, int64_t p0, double *sum,
+                                   double *abs_sum) {
+  double s[kChunk] = {0}, as[kChunk] = {0};
+  for (const Factors &m : monos) {
+    double x[kChunk];
+    const double *f0 = pw + m.off[0] + p0;
+    for (int q = 0; q < kChunk; ++q) x[q] = f0[q];
+    for (int k = 1; k < m.nf; ++k) {
+      const double *fk = pw + m.off[k] + p0;
+      for (int q = 0; q < kChunk; ++q) x[q] *= fk[q];
+    }
+    for (int q = 0; q < kChunk; ++q) {
+      s[q] += m.c * x[q];
+      as[q] += m.a * std::fabs(x[q]);
+    }
+  }
+  std::copy(s, s + kChunk, sum);
+  std::copy(as, as + kChunk, abs_sum);
+}
+
+struct Evaluator {
+  std::vector<Factors> v, d;
+};
+
+PointStats check(const Compiled &C, const Points &P, double tol, Evaluator &E) {
+  PointStats s;
+  factors_of(C.v, C.n, P, E.v);
+  factors_of(C.d, C.n, P, E.d);
+  const uint8_t *active = P.active[C.n].data();
+  const double *pw = P.pw.data();
+  for (int64_t p0 = 0; p0 < P.count; p0 += kChunk) {
+    double V[kChunk], aV[kChunk], D[kChunk], aD[kChunk];
+    chunk_sums(E.v, pw, p0, V, aV);
+    chunk_sums(E.d, pw, p0, D, aD);
+    const int len = static_cast<int>(std::min<int64_t>(kChunk, P.count - p0));
+    for (int p = 0; p < len; ++p) {
+      if (!active[p0 + p]) continue;  // the point lies outside this system's R^n
+      const double rv = aV[p] > 0 ? V[p] / aV[p] : -1.0;  // V identically 0 here counts as the worst case
+      const double rd = aD[p] > 0 ? -D[p] / aD[p] : 0.0;  // V' identically 0 is allowed (V' <= 0)
+      s.margin_v = std::min(s.margin_v, rv);
+      s.margin_d = std::min(s.margin_d, rd);
+      bool bad = false;
+      if (!(V[p] > tol * aV[p])) {
+        bad = true;
+        s.penalty += 1.0 + std::min(1.0, std::max(0.0, -rv));
+      }
+      if (D[p] > tol * aD[p]) {
+        bad = true;
+        s.penalty += 1.0 + std::min(1.0, -rd);
+      }
+      s.violations += bad;
+    }
   }
   return s;
 }
@@ -206,9 +322,13 @@ py::array_t<double> lyapunov_check(Batch objects, Batch points, int threads, dou
   double *res = out.mutable_data();
   {
     py::gil_scoped_release nogil;
+    const Points P(pts, np_, L.n_max, L.dv + L.df);
     loopengine::parallel_rows(rows, threads, [&](int64_t r) {
-      Instance I = load(in + r * width, L);
-      PointStats s = check(I, pts, np_, L.n_max, tol);
+      Compiled C;
+      Compiler compile;
+      compile(load(in + r * width, L), C);
+      Evaluator E;
+      PointStats s = check(C, P, tol, E);
       double *o = res + r * 4;
       o[0] = double(s.violations), o[1] = s.penalty, o[2] = s.margin_v, o[3] = s.margin_d;
     });
@@ -224,8 +344,8 @@ py::array_t<double> lyapunov_check(Batch objects, Batch points, int threads, dou
 
 double score_of(const PointStats &s, int terms) { return -s.penalty - 1e-3 * terms; }
 
-void local_search_row(double *row, const Layout &L, const double *pts, int64_t np_, int steps, double bound,
-                      int max_terms, double tol, loopengine::Rng &rng) {
+void local_search_row(double *row, const Layout &L, const Points &P, int steps, double bound, int max_terms,
+                      double tol, loopengine::Rng &rng) {
   Instance I = load(row, L);
   double *v = row + kHeader + int64_t(L.n_max) * L.mf;
   std::vector<int> allowed, pure_even;  // V monomials within x0..x(n-1)
@@ -244,14 +364,16 @@ void local_search_row(double *row, const Layout &L, const double *pts, int64_t n
     allowed.push_back(k);
     if (nz == 1 && deg % 2 == 0) pure_even.push_back(k);
   }
-  const int maxdeg_f = I.maxdeg;
+  Compiled C;
+  Compiler compile;
   auto rebuild = [&]() {
-    I.maxdeg = maxdeg_f;
-    load_terms(v, L.vexp, L.mv, L.n_max, I.n, I.v, I.maxdeg);
+    load_terms(v, L.vexp, L.mv, L.n_max, I.n, I.v);
+    compile(I, C);
   };
   rebuild();
   auto nterms = [&]() { return static_cast<int>(I.v.size()); };
-  PointStats cur = check(I, pts, np_, L.n_max, tol);
+  Evaluator E;
+  PointStats cur = check(C, P, tol, E);
   double cur_score = score_of(cur, nterms());
   std::vector<double> saved(v, v + L.mv);
   for (int step = 0; step < steps && cur.violations > 0; ++step) {
@@ -284,7 +406,7 @@ void local_search_row(double *row, const Layout &L, const double *pts, int64_t n
       ok = nterms() <= max_terms;
     }
     if (ok) {
-      PointStats s = check(I, pts, np_, L.n_max, tol);
+      PointStats s = check(C, P, tol, E);
       const double sc = score_of(s, nterms());
       if (sc >= cur_score) {
         cur = s, cur_score = sc;
@@ -316,12 +438,13 @@ py::array_t<double> lyapunov_local_search(Batch objects, Batch points, uint64_t 
   const double *pts = points.data();
   {
     py::gil_scoped_release nogil;
+    const Points P(pts, np_, L.n_max, L.dv + L.df);
     loopengine::parallel_rows(rows, threads, [&](int64_t r) {
       loopengine::Rng rng(seed, static_cast<uint64_t>(r));
       double *row = res + r * width;
       const double bound = coef_bound > 0 ? coef_bound : row[4];
       const int terms = max_terms > 0 ? max_terms : static_cast<int>(row[5]);
-      local_search_row(row, L, pts, np_, steps, bound, terms, tol, rng);
+      local_search_row(row, L, P, steps, bound, terms, tol, rng);
     });
   }
   return out;

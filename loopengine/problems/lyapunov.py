@@ -294,6 +294,16 @@ class Lyapunov(Problem):
             best.sort(key=lambda item: -item[0])
             del best[keep:]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The per-target best candidates: finalize() certifies them, so a resumed run must
+        start from what the interrupted one had remembered, not from nothing."""
+        return {"found": {t: [(score, row.copy()) for score, _, row in best] for t, best in self.found.items()}}
+
+    def load_state_dict(self, state: Any) -> None:
+        found = (state or {}).get("found", {})
+        self.found = {int(t): [(float(score), row.tobytes(), np.array(row, dtype=np.float64))
+                               for score, row in best] for t, best in found.items()}
+
     def human_columns(self, pool: Pool) -> dict[str, list[Any]]:
         systems, vs = [], []
         for row in pool.objects:
