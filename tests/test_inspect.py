@@ -17,41 +17,13 @@ from typer.testing import CliRunner
 from loopengine.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
+from conftest import TINY_C4  # noqa: E402
+
 runner = CliRunner()
 
-TASK = """
-[task]
-name = "tiny"
-problem = "c4free"
-seed = 1
-generations = 3
-
-[problem]
-n = 8
-
-[loop]
-initial_pool = 40
-samples_per_generation = 24
-keep = 16
-elite_size = 8
-elite_reentry = 4
-
-[model]
-layers = 1
-heads = 2
-width = 16
-
-[train]
-first_steps = 4
-steps = 2
-batch_size = 8
-
-[sampling]
-batch_size = 24
-
-[execution]
-threads = 1
-"""
+# the shared tiny C4-free task (conftest.TINY_C4), made cheaper still for inspection tests
+TASK_OVERRIDES = ["task.seed=1", "train.first_steps=4", "train.steps=2", "sampling.batch_size=24",
+                  "execution.chunk_size=256", "kernel.elite_params={}"]
 
 
 def cli(*args: str):
@@ -77,8 +49,9 @@ def refused(*args: str, message: str) -> str:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("inspect")
-    (base / "tiny.toml").write_text(TASK)
-    ok("run", base / "tiny.toml", "--out", base / "runs", "--quiet")
+    (base / "tiny.toml").write_text(TINY_C4)
+    overrides = [arg for item in TASK_OVERRIDES for arg in ("--set", item)]
+    ok("run", base / "tiny.toml", "--out", base / "runs", "--quiet", *overrides)
     return base / "runs" / "tiny-1"
 
 

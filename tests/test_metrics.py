@@ -82,51 +82,16 @@ def test_collapse_metrics_on_a_hand_made_pool():
     assert new == {fingerprint(k) for k in keys}
 
 
-TEMPERATURE_TASK = """
-[task]
-name = "tiny"
-problem = "c4free"
-seed = 3
-generations = 3
-
-[problem]
-n = 8
-
-[loop]
-initial_pool = 40
-samples_per_generation = 24
-keep = 16
-elite_size = 8
-elite_reentry = 4
-
-[model]
-layers = 1
-heads = 2
-width = 16
-
-[train]
-first_steps = 30
-steps = 4
-batch_size = 8
-
-[sampling]
-# nearly greedy sampling repeats itself, so diversity control heats it up
-temperature = 0.02
-batch_size = 24
-min_unique_fraction = 1.0   # any repeated sample heats it up
-temperature_step = 0.01
-max_temperature = 0.035
-
-[execution]
-threads = 1
-chunk_size = 16
-"""
+# nearly greedy sampling repeats itself, so diversity control heats it up; any repeated
+# sample (min_unique_fraction = 1) raises the temperature, up to the cap
+TEMPERATURE_OVERRIDES = ["train.first_steps=30", "sampling.temperature=0.02", "sampling.batch_size=24",
+                         "sampling.min_unique_fraction=1.0", "sampling.temperature_step=0.01",
+                         "sampling.max_temperature=0.035", "kernel.elite_params={}"]
 
 
-def test_temperature_is_raised_capped_and_recorded(tmp_path):
-    task = tmp_path / "tiny.toml"
-    task.write_text(TEMPERATURE_TASK)
-    result = CliRunner().invoke(app, ["run", str(task), "--out", str(tmp_path / "runs"), "--quiet"])
+def test_temperature_is_raised_capped_and_recorded(tiny_task, tmp_path):
+    overrides = [arg for item in TEMPERATURE_OVERRIDES for arg in ("--set", item)]
+    result = CliRunner().invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "runs"), "--quiet", *overrides])
     assert result.exit_code == 0, result.output
     gens = [json.loads((tmp_path / "runs" / "tiny-3" / f"gen_{g:04d}" / "metrics.json").read_text()) for g in range(3)]
     settings = SamplingSettings(temperature=0.02, batch_size=24, min_unique_fraction=1.0,
