@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from loopengine import _core
-from loopengine.problems.c4free import C4Free, C4FreeSettings
+from loopengine.problems.c4free.problem import C4Free, C4FreeSettings
 
 MASK = (1 << 64) - 1
 

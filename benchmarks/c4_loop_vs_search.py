@@ -30,7 +30,7 @@ from loopengine import archive
 from loopengine.config import load_task
 from loopengine.kernels import resolve_kernel
 from loopengine.problems import make_problem
-from loopengine.problems.base import Pool
+from loopengine.pool import Pool
 from loopengine.progress import RunProgress
 from loopengine.session import build_loop
 

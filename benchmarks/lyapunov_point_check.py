@@ -19,9 +19,9 @@ import time
 import numpy as np
 import sympy as sp
 
-from loopengine.lyapunov.backward import BackwardSpec, backward_example
-from loopengine.lyapunov.falsify import check, sample_points
-from loopengine.lyapunov.polynomials import Layout, dict_to_expr, dict_to_vector, symbols, vector_to_dict
+from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
+from loopengine.problems.lyapunov.falsify import check, sample_points
+from loopengine.problems.lyapunov.polynomials import Layout, dict_to_expr, dict_to_vector, symbols, vector_to_dict
 
 
 def median_time(fn, repeat: int) -> float:

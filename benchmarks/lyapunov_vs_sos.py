@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from loopengine.lyapunov.backward import BackwardSpec, backward_example
-from loopengine.lyapunov.baseline import find_lyapunov
-from loopengine.lyapunov.falsify import local_search
-from loopengine.lyapunov.forward import forward_system
-from loopengine.lyapunov.polynomials import dict_to_expr
+from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
+from loopengine.problems.lyapunov.baseline import find_lyapunov
+from loopengine.problems.lyapunov.falsify import local_search
+from loopengine.problems.lyapunov.forward import forward_system
+from loopengine.problems.lyapunov.polynomials import dict_to_expr
 from loopengine.problems import make_problem
 
 

@@ -26,14 +26,12 @@ import pyarrow.parquet as pq
 import tomli_w
 import torch
 
-from loopengine.problems.base import Pool, Problem
+from loopengine.errors import ArchiveError
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 
 ARCHIVE_FORMAT = 1
 GEN_RE = re.compile(r"^gen_(\d{4,})$")
-
-
-class ArchiveError(Exception):
-    """A run directory that cannot be read or continued; the message says why."""
 
 
 def gen_name(g: int) -> str:

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopengine.archive import ArchiveError
-from loopengine.config import ConfigError
+from loopengine.errors import ArchiveError
+from loopengine.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
@@ -28,7 +28,7 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from loopengine.kernels import KernelError
+        from loopengine.errors import KernelError
 
         try:
             return fn(*args, **kwargs)
@@ -112,7 +112,7 @@ def show(
     json_: Annotated[bool, typer.Option("--json", help="machine-readable summary")] = False,
 ) -> None:
     """Generations table and the best candidates of a run."""
-    from loopengine.inspect.show import show_run
+    from loopengine.inspection.show import show_run
 
     show_run(run_dir, gen=gen, top=top, as_json=json_, console=console)
 
@@ -124,7 +124,7 @@ def report(
     out: Annotated[Optional[Path], typer.Option(help="where to write (default RUN_DIR/report)")] = None,
 ) -> None:
     """PNG plots and an HTML page for a run."""
-    from loopengine.inspect.report import write_report
+    from loopengine.inspection.report import write_report
 
     path = write_report(run_dir, out)
     console.print(f"report: {path}")
@@ -139,7 +139,7 @@ def export(
     out: Annotated[Optional[Path], typer.Option(help="file to write (default: standard output)")] = None,
 ) -> None:
     """Export the best candidates for other tools."""
-    from loopengine.inspect.export import export_best
+    from loopengine.inspection.export import export_best
 
     export_best(run_dir, best, format_, out, console=console)
 
@@ -152,7 +152,7 @@ def compare(
     out: Annotated[Optional[Path], typer.Option(help="PNG of best score against wall time")] = None,
 ) -> None:
     """Two runs side by side."""
-    from loopengine.inspect.compare import compare_runs
+    from loopengine.inspection.compare import compare_runs
 
     compare_runs(run_a, run_b, out, console=console)
 

@@ -11,14 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-
-class ConfigError(Exception):
-    """A mistake in a task file or command line; the CLI prints it and exits with 2."""
-
-    def __init__(self, file: str | Path | None, key: str | None, expected: str) -> None:
-        self.file, self.key, self.expected = file, key, expected
-        where = ": ".join(str(p) for p in (file, key) if p)
-        super().__init__(f"{where}: {expected}" if where else expected)
+from loopengine.errors import ConfigError
 
 
 class Section(BaseModel):

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from loopengine.config import ConfigError
-from loopengine.kernels import KernelError
+from loopengine.errors import ConfigError
+from loopengine.errors import KernelError
 
 CXX_FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", "-DNDEBUG", "-pthread"]
 # compiler output kept in an error message (the first errors are the useful ones)

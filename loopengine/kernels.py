@@ -19,13 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from loopengine.config import ConfigError
+from loopengine.errors import ConfigError, KernelError
 
 KernelFn = Callable[..., np.ndarray]
-
-
-class KernelError(RuntimeError):
-    """A kernel failed or broke its contract; the message names the kernel."""
 
 
 def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2):
@@ -38,7 +34,7 @@ def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2):
 BUILTIN_KERNELS: dict[str, KernelFn] = {
     "c4free": _c4free,
     "lyapunov": lambda objects, prompts, seed, threads, **params: importlib.import_module(
-        "loopengine.lyapunov.falsify").local_search(objects, prompts, seed, threads, **params),
+        "loopengine.problems.lyapunov.falsify").local_search(objects, prompts, seed, threads, **params),
 }
 
 

@@ -23,7 +23,8 @@ from loopengine.config import Task
 from loopengine.execution import make_executor
 from loopengine.kernels import Kernel
 from loopengine.model import N_SPECIAL, ModelShape, Transformer, pick_device, set_cpu_threads
-from loopengine.problems.base import Pool, Problem
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 from loopengine.progress import RunProgress
 from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
 from loopengine.train import Example, TwoSetSampler, from_pool, sample, train_steps

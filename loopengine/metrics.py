@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from loopengine.problems.base import Pool, Problem
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 
 
 def token_entropy(token_lists: list[list[int]]) -> float:

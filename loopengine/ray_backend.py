@@ -45,9 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from loopengine.config import ConfigError, ExecutionSettings
+from loopengine.config import ExecutionSettings
+from loopengine.errors import ConfigError
 from loopengine.execution import chunk_seed, chunks
-from loopengine.kernels import Kernel, KernelError
+from loopengine.kernels import Kernel
+from loopengine.errors import KernelError
 
 # Chunks queued per worker: the second hides the round trip between two chunks, more would
 # only make the timeout of a queued chunk harder to reason about.

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from loopengine.config import SamplingSettings, SelectionSettings
-from loopengine.problems.base import Pool, Problem
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 
 
 def dedup_index(keys: list[bytes]) -> np.ndarray:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from loopengine import archive
-from loopengine.config import ConfigError, Task, load_task, read_toml, validate_task
+from loopengine.config import Task, load_task, read_toml, validate_task
+from loopengine.errors import ConfigError
 from loopengine.kernels import resolve_kernel
 from loopengine.loop import Loop
 from loopengine.problems import make_problem

@@ -12,7 +12,7 @@ import pytest
 from loopengine import _core
 from loopengine.config import load_task
 from loopengine.kernels import resolve_kernel
-from loopengine.problems.c4free import EX_C4, adjacency_matrices, best_known_edges, c4_free_mask
+from loopengine.problems.c4free.problem import EX_C4, adjacency_matrices, best_known_edges, c4_free_mask
 
 from conftest import ROOT
 

@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from loopengine.cli import app
-from loopengine.config import ConfigError, load_task, parse_override
+from loopengine.config import load_task, parse_override
+from loopengine.errors import ConfigError
 
 runner = CliRunner()
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loopengine.config import ConfigError
+from loopengine.errors import ConfigError
 from loopengine.problems import make_problem
-from loopengine.problems.base import Pool
-from loopengine.problems.intcode import MALFORMED, IntCodec, digits_needed
-from loopengine.problems.integers import base_ceiling, divisor_rule
+from loopengine.pool import Pool
+from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
+from loopengine.problems.integers.problem import base_ceiling, divisor_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 

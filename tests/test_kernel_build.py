@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 import loopengine
 from loopengine import kernel_build as kb
 from loopengine.cli import app
-from loopengine.config import ConfigError
-from loopengine.kernels import Kernel, KernelError
+from loopengine.errors import ConfigError
+from loopengine.kernels import Kernel
+from loopengine.errors import KernelError
 
 runner = CliRunner()
 

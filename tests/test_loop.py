@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from loopengine.archive import complete_generations
 from loopengine.cli import app
-from loopengine.problems.c4free import c4_free_mask
+from loopengine.problems.c4free.problem import c4_free_mask
 
 runner = CliRunner()
 

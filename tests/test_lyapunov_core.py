@@ -4,12 +4,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from loopengine.lyapunov import tokens as T
-from loopengine.lyapunov.backward import BackwardSpec, backward_example
-from loopengine.lyapunov.falsify import check, local_search, sample_points
-from loopengine.lyapunov.polynomials import Layout, dict_to_vector, monomial_basis
-from loopengine.lyapunov.sos import lie_derivative
-from loopengine.lyapunov.systems import parse_equation, parse_system
+from loopengine.problems.lyapunov import tokens as T
+from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
+from loopengine.problems.lyapunov.falsify import check, local_search, sample_points
+from loopengine.problems.lyapunov.polynomials import Layout, dict_to_vector, monomial_basis
+from loopengine.problems.lyapunov.sos import lie_derivative
+from loopengine.problems.lyapunov.systems import parse_equation, parse_system
 
 LAYOUT = Layout(3, 3, 4, 20, 8)
 

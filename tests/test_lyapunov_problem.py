@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loopengine.config import ConfigError
+from loopengine.errors import ConfigError
 from loopengine.problems import make_problem
 
 ONE = {"mode": "one", "f": ["-x0**3 + x1", "-x0 - x1"]}
@@ -77,7 +77,7 @@ def test_family_mode_pieces(tmp_path):
 
 
 def test_one_mode_search_and_finalize(tmp_path):
-    from loopengine.lyapunov.falsify import local_search
+    from loopengine.problems.lyapunov.falsify import local_search
 
     p = make_problem("lyapunov", {**ONE, "certify_seconds": 30}, "t", tmp_path)
     assert not p.conditional

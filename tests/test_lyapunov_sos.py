@@ -5,13 +5,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from loopengine.lyapunov.baseline import find_lyapunov
-from loopengine.lyapunov.falsify import check, local_search, sample_points
-from loopengine.lyapunov.polynomials import Layout, dict_to_vector, vector_to_dict
-from loopengine.lyapunov.sos import (
+from loopengine.problems.lyapunov.baseline import find_lyapunov
+from loopengine.problems.lyapunov.falsify import check, local_search, sample_points
+from loopengine.problems.lyapunov.polynomials import Layout, dict_to_vector, vector_to_dict
+from loopengine.problems.lyapunov.sos import (
     Gram, add, certify, gram_polynomial, lie_derivative, prove_nonnegative, psd_exact,
 )
-from loopengine.lyapunov.systems import parse_equation, parse_system
+from loopengine.problems.lyapunov.systems import parse_equation, parse_system
 
 TEXTBOOK = [
     (["-x0**3 + x1", "-x0 - x1"], "x0**2 + x1**2"),

@@ -10,7 +10,8 @@ from loopengine.cli import app
 from loopengine.config import SamplingSettings
 from loopengine.metrics import (class_coverage, collapse_metrics, fingerprint, novelty, score_summary,
                                 token_entropy, unique_fraction)
-from loopengine.problems.base import Pool, Problem
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 from loopengine.selection import next_temperature
 
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from loopengine.archive import complete_generations
 from loopengine.cli import app
-from loopengine.config import ConfigError
-from loopengine.kernels import KernelError, resolve_kernel
+from loopengine.errors import ConfigError
+from loopengine.kernels import resolve_kernel
+from loopengine.errors import KernelError
 from loopengine.problems import make_problem
 
 ROOT = Path(__file__).resolve().parent.parent

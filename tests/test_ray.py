@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 
 from loopengine.archive import complete_generations
 from loopengine.cli import app
-from loopengine.config import ConfigError, ExecutionSettings
+from loopengine.config import ExecutionSettings
+from loopengine.errors import ConfigError
 from loopengine.execution import LocalExecutor
-from loopengine.kernels import Kernel, KernelError
+from loopengine.kernels import Kernel
+from loopengine.errors import KernelError
 
 ray = pytest.importorskip("ray")
 from loopengine.ray_backend import RayExecutor  # noqa: E402

@@ -5,7 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from loopengine.config import SamplingSettings, SelectionSettings
-from loopengine.problems.base import Pool, Problem
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
 from loopengine.selection import EliteArchive, admissible, dedup_index, next_temperature, rank_index, training_set
 
 

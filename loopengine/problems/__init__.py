@@ -8,16 +8,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from loopengine.config import ConfigError, raise_validation
-from loopengine.problems.base import Pool, Problem, ProblemSettings
+from loopengine.config import raise_validation
+from loopengine.errors import ConfigError
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem, ProblemSettings
 
 # name -> "module:Class"; imported lazily so a problem's heavy imports cost nothing elsewhere.
 BUILTIN_PROBLEMS: dict[str, str] = {
-    "c4free": "loopengine.problems.c4free:C4Free",
-    "lyapunov": "loopengine.problems.lyapunov:Lyapunov",
-    "gcd": "loopengine.problems.integers:GCD",
-    "modmul": "loopengine.problems.integers:ModMul",
-    "modadd": "loopengine.problems.integers:ModAdd",
+    "c4free": "loopengine.problems.c4free.problem:C4Free",
+    "lyapunov": "loopengine.problems.lyapunov.problem:Lyapunov",
+    "gcd": "loopengine.problems.integers.problem:GCD",
+    "modmul": "loopengine.problems.integers.problem:ModMul",
+    "modadd": "loopengine.problems.integers.problem:ModAdd",
 }
 
 __all__ = ["BUILTIN_PROBLEMS", "Pool", "Problem", "ProblemSettings", "load_problem_class", "make_problem"]

@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from loopengine.lyapunov.backward import _monomial
-from loopengine.lyapunov.sos import add
+from loopengine.problems.lyapunov.backward import _monomial
+from loopengine.problems.lyapunov.sos import add
 
 PolyDict = dict[tuple[int, ...], Fraction]
 

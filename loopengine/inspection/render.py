@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from loopengine.inspect.runs import Run
+from loopengine.inspection.runs import Run
 
 # How each integer problem labels the entries of model["per_class_accuracy"].
 CLASS_LABELS = {"gcd": ("gcd", 1), "modmul": ("residue", 0), "modadd": ("residue", 0)}

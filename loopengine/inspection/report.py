@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from loopengine.archive import ArchiveError
-from loopengine.inspect import plots, render
-from loopengine.inspect.runs import Run, human_columns, open_run, top_candidates
+from loopengine.errors import ArchiveError
+from loopengine.inspection import plots, render
+from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
 
 TOP = 5
 STYLE = """

@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from loopengine import archive
-from loopengine.archive import ArchiveError
-from loopengine.inspect.render import PHASES
-from loopengine.inspect.runs import Run
+from loopengine.errors import ArchiveError
+from loopengine.inspection.render import PHASES
+from loopengine.inspection.runs import Run
 
 DPI = 110
 

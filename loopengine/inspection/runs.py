@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from loopengine import archive
-from loopengine.archive import ArchiveError
+from loopengine.errors import ArchiveError
 
 # Columns every candidates.parquet has; anything else is a problem's human column.
 ENGINE_COLUMNS = ("generation", "origin", "score", "valid", "object", "tokens", "prompt")

@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from loopengine.archive import ArchiveError, clean_json
-from loopengine.inspect.runs import Run, best_over_run, human_columns, open_run
-from loopengine.inspect.show import candidate_json
+from loopengine.archive import clean_json
+from loopengine.errors import ArchiveError
+from loopengine.inspection.runs import Run, best_over_run, human_columns, open_run
+from loopengine.inspection.show import candidate_json
 
 FORMATS = ("graph6", "json", "sympy")
 EXPRESSION_COLUMNS = ("V",)

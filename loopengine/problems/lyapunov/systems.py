@@ -14,7 +14,7 @@ from sympy.parsing.sympy_parser import (
     auto_number, factorial_notation, parse_expr, rationalize, convert_xor,
 )
 
-from loopengine.lyapunov.polynomials import poly_dict, symbols
+from loopengine.problems.lyapunov.polynomials import poly_dict, symbols
 
 _ALLOWED = re.compile(r"^[0-9A-Za-z_+\-*/^().\s]*$")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")

@@ -78,7 +78,7 @@ def half_basis(p: PolyDict, n: int) -> list[tuple[int, ...]]:
     degs = [sum(m) for m in p]
     lo, hi = math.ceil(min(degs) / 2), max(degs) // 2
     box = [max(m[i] for m in p) // 2 for i in range(n)]
-    from loopengine.lyapunov.polynomials import monomial_basis
+    from loopengine.problems.lyapunov.polynomials import monomial_basis
 
     cand = [tuple(int(e) for e in row) for row in monomial_basis(n, max(lo, 0), max(hi, 0))
             if all(row[i] <= box[i] for i in range(n))]

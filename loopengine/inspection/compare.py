@@ -9,10 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from loopengine.archive import ArchiveError
-from loopengine.inspect import plots, render
-from loopengine.inspect.runs import Run, open_run
-from loopengine.inspect.show import rich_table
+from loopengine.errors import ArchiveError
+from loopengine.inspection import plots, render
+from loopengine.inspection.runs import Run, open_run
+from loopengine.inspection.show import rich_table
 
 
 def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, console: Console | None = None) -> Path:

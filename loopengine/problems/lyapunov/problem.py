@@ -7,7 +7,7 @@ One class, two modes (`[problem] mode`):
   "family": a conditional model maps a system (prompt) to V. Seeds come from backward
             generation (known V); targets from a file of systems plus forward-generated ones;
             V found and verified for targets are fed back (expert iteration).
-Objects are self-describing float64 rows (loopengine/lyapunov/polynomials.py): the system and
+Objects are self-describing float64 rows (loopengine/problems/lyapunov/polynomials.py): the system and
 V as coefficient vectors. Score = -(sample-point violations + their relative size) - 1e-3 per
 term, valid = no violation on the evaluation points (the C++ falsifier). That is only a
 filter: finalize() runs exact SOS certification on the best candidates per target system.
@@ -23,16 +23,17 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from loopengine.lyapunov import tokens as T
-from loopengine.lyapunov.backward import BackwardSpec, backward_example
-from loopengine.lyapunov.falsify import check, sample_points
-from loopengine.lyapunov.forward import forward_system
-from loopengine.lyapunov.polynomials import (
+from loopengine.problems.lyapunov import tokens as T
+from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
+from loopengine.problems.lyapunov.falsify import check, sample_points
+from loopengine.problems.lyapunov.forward import forward_system
+from loopengine.problems.lyapunov.polynomials import (
     HEADER, Layout, dict_to_vector, expr_text, dict_to_expr, vector_to_dict,
 )
-from loopengine.lyapunov.sos import certify
-from loopengine.lyapunov.systems import parse_system, read_systems_file, system_degree
-from loopengine.problems.base import Pool, Problem, ProblemSettings
+from loopengine.problems.lyapunov.sos import certify
+from loopengine.problems.lyapunov.systems import parse_system, read_systems_file, system_degree
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem, ProblemSettings
 
 PolyDict = dict[tuple[int, ...], Fraction]
 EVAL_SEED = 20241011  # evaluation points differ from the local search's, so search cannot overfit them
@@ -157,7 +158,7 @@ class Lyapunov(Problem):
         return None
 
     def load_targets(self) -> list[tuple[str, np.ndarray]]:
-        from loopengine.config import ConfigError
+        from loopengine.errors import ConfigError
 
         s, out = self.settings, []
         if s.targets_file:

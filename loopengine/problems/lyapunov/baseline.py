@@ -15,8 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from loopengine.lyapunov.polynomials import monomial_basis
-from loopengine.lyapunov.sos import Gram, _solve, certify, lie_derivative
+from loopengine.problems.lyapunov.polynomials import monomial_basis
+from loopengine.problems.lyapunov.sos import Gram, _solve, certify, lie_derivative
 
 PolyDict = dict[tuple[int, ...], Fraction]
 

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopengine.archive import ArchiveError, clean_json
-from loopengine.inspect import render
-from loopengine.inspect.runs import Run, human_columns, open_run, top_candidates
+from loopengine.archive import clean_json
+from loopengine.errors import ArchiveError
+from loopengine.inspection import render
+from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
 
 JSON_SCHEMA_VERSION = 1
 # metrics.json keys copied into each entry of the --json "generations" list

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from loopengine.lyapunov.sos import add, derivative, mul
+from loopengine.problems.lyapunov.sos import add, derivative, mul
 
 PolyDict = dict[tuple[int, ...], Fraction]
 

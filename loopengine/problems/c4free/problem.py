@@ -14,7 +14,8 @@ import networkx as nx
 import numpy as np
 from pydantic import Field
 
-from loopengine.problems.base import Pool, Problem, ProblemSettings
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem, ProblemSettings
 
 # OEIS A006855: ex(n; C4), maximum edges in a C4-free graph on n vertices, n = 1..40.
 EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46, 50, 52, 56, 59, 63,

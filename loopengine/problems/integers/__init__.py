@@ -1,0 +1,1 @@
+"""Integer arithmetic learned from generated examples: GCD and modular arithmetic."""
