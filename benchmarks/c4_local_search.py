@@ -16,29 +16,10 @@ import time
 
 import numpy as np
 
+from loopengine.kernel_rng import KernelRng
+
 from loopengine import _core
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings
-
-MASK = (1 << 64) - 1
-
-
-class SplitMix:
-    """The kernel's per-row generator (csrc/include/loopengine/parallel.hpp), in Python."""
-
-    def __init__(self, seed: int, stream: int) -> None:
-        self.s = (seed * 0x9E3779B97F4A7C15 + (stream + 1) * 0xBF58476D1CE4E5B9) & MASK
-        self.next()
-        self.next()
-
-    def next(self) -> int:
-        self.s = (self.s + 0x9E3779B97F4A7C15) & MASK
-        z = self.s
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-    def below(self, n: int) -> int:
-        return self.next() % n if n else 0
 
 
 def has_c4(adj: list[int], n: int) -> bool:
@@ -54,7 +35,7 @@ def cycles_through(adj: list[int], u: int, v: int) -> int:
     return total
 
 
-def repair(adj: list[int], n: int, rng: SplitMix) -> None:
+def repair(adj: list[int], n: int, rng: KernelRng) -> None:
     while has_c4(adj, n):
         best = ties = 0
         bu = bv = -1
@@ -83,7 +64,7 @@ def closes_c4(adj: list[int], u: int, v: int) -> bool:
     return False
 
 
-def grow(adj: list[int], n: int, rng: SplitMix) -> None:
+def grow(adj: list[int], n: int, rng: KernelRng) -> None:
     non_edges = [(u, v) for u in range(n) for v in range(u + 1, n) if not (adj[u] >> v) & 1]
     for i in range(len(non_edges), 1, -1):
         j = rng.below(i)
@@ -102,7 +83,7 @@ def python_local_search(batch: np.ndarray, n: int, seed: int) -> np.ndarray:
         for i, j in zip(iu[row == 1], ju[row == 1]):
             adj[i] |= 1 << int(j)
             adj[j] |= 1 << int(i)
-        rng = SplitMix(seed, r)
+        rng = KernelRng(seed, r)
         repair(adj, n, rng)
         grow(adj, n, rng)
         out[r] = [(adj[i] >> int(j)) & 1 for i, j in zip(iu, ju)]

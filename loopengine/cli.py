@@ -1,5 +1,5 @@
 """Command line: parse, then hand over. `run`, `resume`, `show`, `report`, `export`,
-`compare`, `kernels`. Every user mistake ends as one message and exit code 2."""
+`compare`, `sample`, `kernels`. Every user mistake ends as one message and exit code 2."""
 from __future__ import annotations
 
 import functools
@@ -12,8 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopengine.errors import ArchiveError
-from loopengine.errors import ConfigError
+from loopengine.errors import ArchiveError, ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
@@ -155,6 +154,22 @@ def compare(
     from loopengine.inspection.compare import compare_runs
 
     compare_runs(run_a, run_b, out, console=console)
+
+
+@app.command("sample")
+@user_errors
+def sample_(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    gen: Annotated[Optional[int], typer.Option(help="generation whose model to use (default: last)")] = None,
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="how many samples")] = 10,
+    temperature: Annotated[float, typer.Option(min=0.0, max=10.0, help="0 = greedy")] = 1.0,
+    seed: Annotated[int, typer.Option(min=0, help="sampling seed")] = 0,
+    json_: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Draw objects from a run's trained model, each judged by the problem's verifier."""
+    from loopengine.inspection.sample import draw, print_samples
+
+    print_samples(draw(run_dir, gen, count, temperature, seed), console, json_)
 
 
 @kernels_app.command("list")

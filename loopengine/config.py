@@ -39,6 +39,9 @@ class LoopSettings(Section):
 
 
 class ModelSettings(Section):
+    # false = search only: every generation starts local search from the problem's own random
+    # starts (plus elites), never from a model. The baseline every problem gets for free.
+    enabled: bool = Field(True, description="false = local search alone, no model")
     layers: int = Field(2, ge=1, le=48)
     heads: int = Field(4, ge=1, le=64)
     width: int = Field(128, ge=8, le=8192)

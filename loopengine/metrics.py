@@ -96,3 +96,29 @@ def collapse_metrics(problem: Problem, samples: Pool, seen: set[int]) -> tuple[d
     if produced is not None:
         out.update(class_coverage(produced, problem.true_answer_class(samples)))
     return out, {fingerprint(k) for k in keys}
+
+
+def judged_as_sampled(problem: Problem, raw: Pool, searched: Pool, threads: int) -> Pool:
+    """The model's own samples, judged as sampled: rows local search left alone share the
+    searched pool's verdict; only the rows it changed are verified again."""
+    n = len(raw)
+    changed = np.any(raw.objects.reshape(n, -1) != searched.objects.reshape(n, -1), axis=1)
+    raw.score = np.asarray(searched.score, dtype=np.float64).copy()
+    raw.valid = np.asarray(searched.valid, dtype=bool).copy()
+    if changed.any():
+        again = problem.evaluate(raw.take(np.flatnonzero(changed)), threads)
+        raw.score[changed], raw.valid[changed] = again.score, again.valid
+    return raw
+
+
+def sample_metrics(problem: Problem, pool: Pool, raw: Pool | None, seen: set[int], threads: int) -> dict[str, Any]:
+    """Collapse metrics, measured on what the model sampled before local search touched it
+    (`raw`, the first rows of `pool`), or on the seeds when nothing was sampled. Updates `seen`:
+    novelty counts as seen everything of earlier generations, samples and the searched or
+    seeded candidates alike."""
+    view = pool if raw is None else judged_as_sampled(problem, raw, pool.take(np.arange(len(raw))), threads)
+    out, fingerprints = collapse_metrics(problem, view, seen)
+    seen.update(fingerprints)
+    if raw is not None:
+        seen.update(fingerprint(k) for k in problem.canonical_keys(pool))
+    return out

@@ -9,10 +9,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from loopengine.config import Task
+    from loopengine.problems.base import Problem
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 N_SPECIAL = 4
@@ -138,3 +143,20 @@ class Transformer(nn.Module):
                 answer.append(tok - N_SPECIAL)
             rows.append(answer)
         return rows
+
+
+def shape_for(task: "Task", problem: "Problem") -> ModelShape:
+    """The model a task asks for, sized to the problem's vocabulary and longest sequence."""
+    m = task.model
+    need = problem.max_prompt_tokens() + problem.max_answer_tokens() + 3  # BOS, SEP, EOS
+    return ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=m.context or need,
+                      layers=m.layers, heads=m.heads, width=m.width, dropout=m.dropout)
+
+
+def build(task: "Task", problem: "Problem", seed: int,
+          device: torch.device) -> tuple[Transformer, torch.optim.Optimizer]:
+    """A fresh model (its initial weights follow `seed`) and its optimizer."""
+    torch.manual_seed(seed)
+    model = Transformer(shape_for(task, problem)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=task.train.lr, weight_decay=task.train.weight_decay)
+    return model, optimizer

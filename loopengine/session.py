@@ -1,25 +1,51 @@
-"""From a task file (or a run directory) to a running Loop: load and check everything
-first, so a mistake is reported before anything is written."""
+"""From a task file (or a run directory) to a running Loop: load and check everything first
+(problem, kernel, executor, model), so a mistake is reported before anything is written; then
+run, and finish with the problem's summary."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from loopengine import archive
+from loopengine import archive, model as model_lib
 from loopengine.config import Task, load_task, read_toml, validate_task
-from loopengine.errors import ConfigError
+from loopengine.errors import ArchiveError, ConfigError
+from loopengine.execution import make_executor
 from loopengine.kernels import resolve_kernel
-from loopengine.loop import Loop
+from loopengine.loop import Loop, derived_seed
 from loopengine.problems import make_problem
+from loopengine.problems.base import Problem
+
+
+def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
+    if not task.model.enabled and problem.conditional and type(problem).search_starts is Problem.search_starts:
+        raise ConfigError(source, "model.enabled", f"problem {problem.name!r} maps prompts to answers and defines "
+                          "no search_starts(), so it cannot run without a model")
 
 
 def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool) -> Loop:
     problem = make_problem(task.task.problem, task.problem, source, task_dir)
     kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir)
-    try:
-        return Loop(task, problem, kernel, run_dir, quiet=quiet)
-    except ValueError as exc:  # e.g. model.width not a multiple of model.heads
-        raise ConfigError(source, "model", str(exc)) from None
+    check_search_only(task, problem, source)
+    device = model_lib.pick_device()
+    model_lib.set_cpu_threads(task.execution.threads)
+    model = optimizer = None
+    if task.model.enabled:
+        try:
+            model, optimizer = model_lib.build(task, problem, derived_seed(task.task.seed, 0, 0), device)
+        except ValueError as exc:  # e.g. model.width not a multiple of model.heads
+            raise ConfigError(source, "model", str(exc)) from None
+    return Loop(task, problem, kernel, make_executor(task.execution), run_dir, model, optimizer, device, quiet=quiet)
+
+
+def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
+    """The problem's final judgement and summary.json: on the last generation's candidates,
+    or on the elites when this call ran no generation (resuming a run that had finished)."""
+    final_pool = loop.last_pool or loop.state.elites.pool
+    summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
+    summary = {"generations": len(archive.complete_generations(run_dir)),
+               "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(), **summary}
+    archive.write_json(run_dir / "summary.json", summary)
+    return summary
 
 
 def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
@@ -28,17 +54,24 @@ def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tup
     run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
     archive.create_run(run_dir, raw, task_dir)
-    return run_dir, loop.run(task.task.generations)
+    loop.run(task.task.generations)
+    return run_dir, finish(loop, run_dir)
 
 
-def resume_run(run_dir: Path, generations: int | None, quiet: bool = False) -> dict[str, Any]:
+def open_run(run_dir: Path) -> tuple[Task, Path, dict[str, Any], list[int]]:
+    """A run directory's settings, task directory, format info and complete generations."""
     info = archive.read_format(run_dir)
     source = run_dir / "task.toml"
     task = validate_task(read_toml(source), source)
-    done = archive.complete_generations(run_dir)
+    return task, Path(info.get("task_dir", ".")), info, archive.complete_generations(run_dir)
+
+
+def resume_run(run_dir: Path, generations: int | None, quiet: bool = False) -> dict[str, Any]:
+    task, task_dir, _, done = open_run(run_dir)
     if not done:
-        raise archive.ArchiveError(f"{run_dir} has no complete generation to resume from; start it again with `loopengine run`")
+        raise ArchiveError(f"{run_dir} has no complete generation to resume from; start it again with `loopengine run`")
     archive.remove_partial(run_dir)
-    loop = build_loop(task, source, Path(info.get("task_dir", ".")), run_dir, quiet)
+    loop = build_loop(task, run_dir / "task.toml", task_dir, run_dir, quiet)
     loop.restore(archive.load_checkpoint(run_dir, done[-1]))
-    return loop.run(generations or task.task.generations)
+    loop.run(generations or task.task.generations)
+    return finish(loop, run_dir)

@@ -3,17 +3,28 @@
 Two-set training (Charton & Kempe, arXiv 2410.07041): at a fixed example budget, a small set
 of examples seen often, mixed inside every batch with examples seen once, beats all-fresh data.
 The same sampler replays the elite archive for unconditional problems.
+
+`training_sampler` decides each generation's training mix (this generation's selected rows,
+the problem's freshly generated examples, elites, the repeated set), so the loop only asks for
+a sampler and runs the steps.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from loopengine.model import BOS, EOS, N_SPECIAL, PAD, SEP, Transformer
+from loopengine.pool import Pool
+
+if TYPE_CHECKING:
+    from loopengine.config import Task
+    from loopengine.problems.base import Problem
 
 # One training example: (prompt token ids, answer token ids), problem ids (not engine ids).
 Example = tuple[list[int], list[int]]
@@ -48,6 +59,73 @@ def from_pool(examples: list[Example]) -> FreshSource:
         return [examples[i] for i in rng.integers(0, len(examples), size)]
 
     return draw
+
+
+def blend(main: FreshSource, other: FreshSource, share: float) -> FreshSource:
+    """Each drawn example comes from `other` with probability `share`, else from `main`."""
+
+    def draw(rng: np.random.Generator, size: int) -> list[Example]:
+        n_other = int(rng.binomial(size, share))
+        return main(rng, size - n_other) + other(rng, n_other)
+
+    return draw
+
+
+def prompt_tokens(problem: "Problem", prompts: np.ndarray | None, count: int) -> list[list[int]]:
+    return [[] for _ in range(count)] if prompts is None else problem.encode_prompts(prompts)
+
+
+def examples(problem: "Problem", pool: Pool | None) -> list[Example]:
+    """A pool as training examples: (prompt tokens, answer tokens) per row."""
+    if pool is None or not len(pool):
+        return []
+    return list(zip(prompt_tokens(problem, pool.prompts, len(pool)), problem.encode(pool)))
+
+
+def fresh_source(problem: "Problem", task: "Task", selected: list[Example], rng: np.random.Generator,
+                 budget: int) -> FreshSource:
+    """Examples seen once: this generation's selected rows, mixed (for conditional problems
+    with a generator) with newly generated known-answer examples, each used once while they last."""
+    share = task.loop.generator_fraction if problem.conditional else 0.0
+    generated = examples(problem, problem.fresh_examples(rng, max(1, math.ceil(budget * share)))) if share > 0 else []
+    if not generated:
+        return from_pool(selected)
+    if not selected:
+        share = 1.0
+    cursor = {"i": 0}
+    pick_selected = from_pool(selected)
+
+    def draw(r: np.random.Generator, size: int) -> list[Example]:
+        n_gen = int(r.binomial(size, share))
+        out = [generated[(cursor["i"] + j) % len(generated)] for j in range(n_gen)]
+        cursor["i"] += n_gen
+        return out + pick_selected(r, size - n_gen)
+
+    return draw
+
+
+def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Pool | None, elites: Pool | None,
+                     repeated: list[Example], rng: np.random.Generator, budget: int,
+                     ) -> tuple[TwoSetSampler, list[Example]]:
+    """This generation's training mix, and the repeated set to keep for the next ones.
+
+    Without two-set training, elites are replayed at `selection.elite_fraction` of each batch.
+    With it, the repeated set (drawn once, in generation 0, from the problem's generator or the
+    first selected rows, then kept for the whole run) takes `train.repeat_prob` of each batch,
+    and elites are blended into the remaining, once-seen share at `selection.elite_fraction`.
+    For the paper's pure two-set setup, set `selection.elite_fraction = 0`."""
+    t, s = task.train, task.selection
+    selected_ex = examples(problem, selected)
+    fresh = fresh_source(problem, task, selected_ex, rng, budget)
+    elite_ex = examples(problem, elites)
+    if t.repeat_set_size <= 0:
+        return TwoSetSampler(fresh, elite_ex, s.elite_fraction if elite_ex else 0.0), repeated
+    if first or not repeated:
+        source = problem.fresh_examples(rng, t.repeat_set_size) if problem.conditional else None
+        repeated = examples(problem, source) if source is not None else selected_ex[: t.repeat_set_size]
+    if elite_ex and s.elite_fraction > 0:
+        fresh = blend(fresh, from_pool(elite_ex), s.elite_fraction)
+    return TwoSetSampler(fresh, repeated, t.repeat_prob), repeated
 
 
 def to_batch(examples: list[Example], context: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

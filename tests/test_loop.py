@@ -88,10 +88,13 @@ def test_sigkill_loses_no_complete_generation(tiny_task, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and len(complete_generations(run_dir)) < 2:
         time.sleep(0.05)
+    # the kill must land on a live run, mid-way: had it finished, there would be nothing to test
+    assert proc.poll() is None, "the run ended before it could be killed"
+    done_before_kill = complete_generations(run_dir)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL
     done = complete_generations(run_dir)
-    assert len(done) >= 2
+    assert 2 <= len(done) < 4 and done[: len(done_before_kill)] == done_before_kill
     for g in done:  # every complete generation is readable
         pq.read_table(run_dir / f"gen_{g:04d}" / "candidates.parquet")
         json.loads((run_dir / f"gen_{g:04d}" / "metrics.json").read_text())

@@ -110,3 +110,29 @@ def test_loop_keeps_one_repeated_set_for_the_whole_run(tmp_path):
         first = list(loop.state.repeated)
         loop.train(1, None, None, np.random.default_rng(1), progress)
     assert len(first) == 40 and loop.state.repeated == first
+
+
+def test_two_set_training_still_replays_elites(tiny_task):
+    """With two-set training on, the repeated set takes repeat_prob of each batch and the
+    elites are blended into the rest: neither source is dropped."""
+    from loopengine.config import load_task
+    from loopengine.pool import Pool
+    from loopengine.problems import make_problem
+    from loopengine.train import examples, training_sampler
+
+    task, _ = load_task(tiny_task, ["train.repeat_set_size=4", "train.repeat_prob=0.3",
+                                    "selection.elite_fraction=0.5"])
+    problem = make_problem("c4free", {"n": 8})
+    rng = np.random.default_rng(0)
+    selected = problem.initial_pool(rng, 10)
+    elites = Pool(objects=np.ones((2, selected.objects.shape[1]), dtype=selected.objects.dtype))
+    sampler, repeated = training_sampler(problem, task, True, selected, elites, [], rng, 64)
+    assert repeated == examples(problem, selected)[:4]
+    drawn = [tuple(answer) for _, answer in sampler.draw(np.random.default_rng(1), 400)]
+    elite_answer = tuple(examples(problem, elites)[0][1])
+    repeated_answers = {tuple(a) for _, a in repeated}
+    n_elite = sum(a == elite_answer for a in drawn)
+    n_repeated = sum(a in repeated_answers for a in drawn)
+    # expected shares (binomial, 400 draws): elites 0.7 * 0.5 = 0.35; the repeated rows 0.3, plus
+    # their share of the once-seen rows (they are 4 of the 10 selected ones): 0.35 * 0.4 = 0.14
+    assert 0.34 < n_repeated / 400 < 0.54 and 0.25 < n_elite / 400 < 0.45

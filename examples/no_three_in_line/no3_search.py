@@ -11,33 +11,14 @@ import math
 
 import numpy as np
 
-MASK = (1 << 64) - 1
-
-
-class Rng:
-    """loopengine::Rng (csrc/include/loopengine/parallel.hpp), bit for bit."""
-
-    def __init__(self, seed: int, stream: int = 0) -> None:
-        self.s = (seed * 0x9E3779B97F4A7C15 + (stream + 1) * 0xBF58476D1CE4E5B9) & MASK
-        self.next()
-        self.next()
-
-    def next(self) -> int:
-        self.s = (self.s + 0x9E3779B97F4A7C15) & MASK
-        z = self.s
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-    def below(self, n: int) -> int:
-        return self.next() % n if n else 0
+from loopengine.kernel_rng import KernelRng
 
 
 def collinear(a, b, c) -> bool:
     return (b[0] - a[0]) * (c[1] - a[1]) == (b[1] - a[1]) * (c[0] - a[0])
 
 
-def repair(pts: list[tuple[int, int]], rng: Rng) -> None:
+def repair(pts: list[tuple[int, int]], rng: KernelRng) -> None:
     while True:
         k = len(pts)
         on = [0] * k
@@ -79,7 +60,7 @@ def fits(pts, p) -> bool:
     return True
 
 
-def search_row(row: np.ndarray, n: int, kick: int, rng: Rng) -> int:
+def search_row(row: np.ndarray, n: int, kick: int, rng: KernelRng) -> int:
     pts = [(i // n, i % n) for i in np.flatnonzero(row)]
     for _ in range(kick):
         if not pts:
@@ -109,5 +90,5 @@ def no3_search(objects: np.ndarray, prompts, seed: int, threads: int, kick: int 
         raise ValueError(f"kick must be >= 0 (got {kick})")
     out = objects.copy()
     for r in range(len(out)):
-        search_row(out[r], n, int(kick), Rng(seed, r))
+        search_row(out[r], n, int(kick), KernelRng(seed, r))
     return out

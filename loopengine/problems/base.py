@@ -86,6 +86,14 @@ class Problem:
         """Prompts the model is asked to solve this generation (conditional only)."""
         return None
 
+    def search_starts(self, rng: np.random.Generator, size: int, prompts: np.ndarray | None) -> Pool:
+        """Where local search starts when there is no model (`[model] enabled = false`, the
+        search-only baseline). Default: fresh random starts, as in generation 0. A conditional
+        problem overrides this to give starting answers for `prompts`."""
+        if self.conditional:
+            raise NotImplementedError(f"{self.name}: search only needs search_starts() for a conditional problem")
+        return self.initial_pool(rng, size)
+
     # ---- judging ----------------------------------------------------------------------
     def evaluate(self, pool: Pool, threads: int = 0) -> Pool:
         """Fill pool.score (float64, higher is better) and pool.valid (bool). A candidate

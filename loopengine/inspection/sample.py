@@ -1,0 +1,64 @@
+"""`loopengine sample RUN_DIR`: draw fresh objects from a run's trained model, judged by the
+problem's verifier, without running a generation (nothing in the run directory changes)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from loopengine import archive, model as model_lib
+from loopengine.errors import ArchiveError
+from loopengine.pool import Pool
+from loopengine.problems import make_problem
+from loopengine.train import prompt_tokens, sample
+
+
+def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: int) -> Pool:
+    from loopengine.session import open_run
+
+    task, task_dir, _, done = open_run(run_dir)
+    if not done:
+        raise ArchiveError(f"{run_dir} has no complete generation to sample from")
+    g = done[-1] if gen is None else gen
+    if g not in done:
+        raise ArchiveError(f"{run_dir} has no complete generation {g} (complete: {done[0]}..{done[-1]})")
+    if not task.model.enabled:
+        raise ArchiveError(f"{run_dir} ran search only ([model] enabled = false): there is no model to sample")
+    problem = make_problem(task.task.problem, task.problem, run_dir / "task.toml", task_dir)
+    device = model_lib.pick_device()
+    model, _ = model_lib.build(task, problem, seed, device)
+    try:
+        model.load_state_dict(archive.load_checkpoint(run_dir, g)["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise ArchiveError(f"{run_dir}: generation {g}'s model does not fit its task.toml: {exc}") from None
+    rng = np.random.default_rng(seed)
+    prompts = problem.target_prompts(rng, count) if problem.conditional else None
+    generator = torch.Generator(device=device).manual_seed(seed)
+    tokens = sample(model, prompt_tokens(problem, prompts, count), problem.max_answer_tokens(), temperature,
+                    task.sampling.batch_size, generator, device)
+    pool = problem.decode(tokens, prompts)
+    problem.evaluate(pool, task.execution.threads)
+    pool.extra.update(problem.human_columns(pool))
+    return pool
+
+
+def rows(pool: Pool) -> list[dict[str, Any]]:
+    human = {k: v for k, v in pool.extra.items()}
+    return [{"score": float(pool.score[i]), "valid": bool(pool.valid[i]), **{k: v[i] for k, v in human.items()}}
+            for i in range(len(pool))]
+
+
+def print_samples(pool: Pool, console: Console, as_json: bool) -> None:
+    from loopengine.inspection.show import rich_table
+
+    out = rows(pool)
+    if as_json:
+        console.print_json(data=out)
+        return
+    columns = ["#", "valid", "score", *pool.extra]
+    table = [[str(i), "yes" if r["valid"] else "no", f"{r['score']:g}", *[str(r[k]) for k in pool.extra]]
+             for i, r in enumerate(out)]
+    console.print(rich_table(f"{len(out)} samples, {sum(r['valid'] for r in out)} valid", columns, table))
