@@ -70,6 +70,9 @@ class Loop:
                           heads=m.heads, width=m.width, dropout=m.dropout)
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
+        from loopengine.checkpoint import decode  # checkpoints are tensors + plain data (checkpoint.py)
+
+        checkpoint = decode(checkpoint)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.state = checkpoint["loop_state"]
@@ -78,7 +81,9 @@ class Loop:
         random.setstate(checkpoint["rng"]["python"])
 
     def checkpoint(self) -> dict[str, Any]:
-        return {
+        from loopengine.checkpoint import encode  # loadable with torch.load(weights_only=True)
+
+        return encode({
             "model": self.model.state_dict(),
             "model_shape": self.model.shape.__dict__,
             "optimizer": self.optimizer.state_dict(),
@@ -87,7 +92,7 @@ class Loop:
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
             "archive_format": archive.ARCHIVE_FORMAT,
-        }
+        })
 
     # ---- steps --------------------------------------------------------------------------
     def search(self, objects: np.ndarray, prompts: np.ndarray | None, seed: int, params: dict) -> np.ndarray:

@@ -80,8 +80,8 @@ def test_same_archive_as_local_backend(cluster, tiny_task, tmp_path):
         assert metrics["execution_events"] == []
     # local search really ran on the workers' side of the run (searched rows exist)
     assert "search" in pq.read_table(remote / "gen_0001" / "candidates.parquet")["origin"].to_pylist()
-    wa = torch.load(local / "gen_0001" / "model.pt", weights_only=False)["model"]
-    wb = torch.load(remote / "gen_0001" / "model.pt", weights_only=False)["model"]
+    wa = torch.load(local / "gen_0001" / "model.pt", weights_only=True)["model"]
+    wb = torch.load(remote / "gen_0001" / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
