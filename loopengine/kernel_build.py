@@ -8,7 +8,7 @@ $XDG_CACHE_HOME/loopengine/kernels, else ~/.cache/loopengine/kernels):
 
 `key` hashes what is known before compiling: the file's content, loopengine's own headers,
 the compiler (its path and `--version` banner), every flag (ours and $CXXFLAGS, so every -I
-directory named there too), the include directories, and the Python ABI (cache tag,
+directory named there too) and the Python ABI (cache tag,
 extension suffix, pybind11 version). Which headers the file really includes only the
 compiler knows: each build records the compiler's own dependency list (-MD -MF) with the
 sha256 of every file on it, and a build is used only while all of those files still hash
@@ -35,6 +35,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -117,7 +118,6 @@ def build_key(source: Path) -> str:
         add("engine header", path.read_bytes())
     add("compiler", f"{cxx}\n{_compiler_banner(cxx)}".encode())
     add("flags", "\n".join(_flags()).encode())
-    add("include dirs", "\n".join(map(str, _include_dirs())).encode())
     abi = [sys.implementation.cache_tag, sysconfig.get_config_var("EXT_SUFFIX"), pybind11.__version__]
     add("abi", repr(abi).encode())
     return h.hexdigest()
@@ -144,11 +144,17 @@ def _entry(source: Path, key: str) -> Path:
 
 
 def _module_name(key: str) -> str:
-    return f"loopengine_kernel_{key[:16]}"
+    """A name no other build shares: a process that loaded one build of a key and then
+    needs another (a header changed) must get the new one, and Python hands back an
+    already-loaded extension module of the same name."""
+    return f"loopengine_kernel_{key[:16]}_{secrets.token_hex(4)}"
 
 
-def _module_file(variant: Path, key: str) -> Path:
-    return variant / (_module_name(key) + sysconfig.get_config_var("EXT_SUFFIX"))
+_MODULE_NAME = re.compile(r"^loopengine_kernel_[0-9a-f]{16}_[0-9a-f]{8}$")
+
+
+def _module_file(variant: Path, name: str) -> Path:
+    return variant / (name + sysconfig.get_config_var("EXT_SUFFIX"))
 
 
 def _read_info(variant: Path) -> dict[str, Any] | None:
@@ -171,9 +177,10 @@ def _current_variant(entry: Path, key: str) -> tuple[Path, bytes] | None:
         return None
     for variant in sorted(entry.iterdir()):
         info = None if variant.name.startswith(".") else _read_info(variant)
-        if info is None or info.get("key") != key or not _headers_current(info):
+        if (info is None or info.get("key") != key or not _MODULE_NAME.match(str(info.get("module")))
+                or not _headers_current(info)):
             continue
-        module = _module_file(variant, key)
+        module = _module_file(variant, info["module"])
         try:
             data = module.read_bytes()
         except OSError:
@@ -191,10 +198,11 @@ def _compile(source: Path, key: str, entry: Path) -> None:
     entry.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=entry))
     try:
-        target = _module_file(tmp, key)
+        name = _module_name(key)
+        target = _module_file(tmp, name)
         includes = [f"-I{d}" for d in _include_dirs()]
         depfile = tmp / "deps.d"
-        cmd = [cxx, *_flags(), *includes, f"-DLOOPENGINE_USER_MODULE={_module_name(key)}",
+        cmd = [cxx, *_flags(), *includes, f"-DLOOPENGINE_USER_MODULE={name}",
                "-MD", "-MF", str(depfile), str(source.resolve()), "-o", str(target)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         (tmp / "build.log").write_text(shlex.join(cmd) + "\n\n" + proc.stdout + proc.stderr)
@@ -209,7 +217,7 @@ def _compile(source: Path, key: str, entry: Path) -> None:
             path = str(Path(dep).resolve())
             deps[path] = _sha256_file(path)
         variant = hashlib.sha256(json.dumps(sorted(deps.items())).encode()).hexdigest()[:16]
-        meta = {"source": str(source.resolve()), "key": key, "compiler": cxx, "flags": _flags(),
+        meta = {"source": str(source.resolve()), "key": key, "module": name, "compiler": cxx, "flags": _flags(),
                 "built": _dt.datetime.now().isoformat(timespec="seconds"),
                 "binary_sha256": _sha256_file(target), "deps": deps}
         (tmp / BUILD_INFO).write_text(json.dumps(meta, indent=2) + "\n")
@@ -307,7 +315,7 @@ def load_cpp_kernel(path: Path | str, source: Path | str = "task") -> CppKernel:
     digest = hashlib.sha256(data).hexdigest()
     if digest not in _loaded:
         try:
-            module = _import_verified(data, _module_name(key))
+            module = _import_verified(data, module_file.name.split(".")[0])
         except ImportError as exc:
             raise KernelError(f"C++ kernel {path} was built but does not load: {exc}") from None
         if not hasattr(module, "run") or not hasattr(module, "info"):
