@@ -50,8 +50,9 @@
 // THREADS: the kernel runs without the Python GIL; it must not touch Python objects.
 //
 // Compiled with the system C++ compiler (C++17, -O3) and the pybind11 headers installed
-// with loopengine. Builds are cached by the content of the file, of the files it includes
-// with #include "...", of these headers, of the compiler and of the Python ABI.
+// with loopengine. Builds are cached by the content of the file, of these headers, of the
+// compiler, its flags and the Python ABI, and used only while every header the compiler saw
+// the file include is unchanged (see loopengine/kernel_build.py).
 #pragma once
 
 #include <atomic>
