@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -30,7 +31,11 @@ from loopengine.errors import ArchiveError
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 
-ARCHIVE_FORMAT = 1
+# 2: checkpoints are tensors + plain data (loopengine/checkpoint.py), loaded weights-only.
+# Format 1 checkpoints were pickles of Python objects; their data files are still readable
+# (READABLE_FORMATS) but they cannot be resumed, since that would mean unpickling them.
+ARCHIVE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 GEN_RE = re.compile(r"^gen_(\d{4,})$")
 
 
@@ -87,10 +92,18 @@ def read_format(run_dir: Path) -> dict[str, Any]:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ArchiveError(f"{path} is damaged: {exc}") from None
-    if info.get("archive_format") != ARCHIVE_FORMAT:
+    if info.get("archive_format") not in READABLE_FORMATS:
         raise ArchiveError(f"{run_dir} was written in archive format {info.get('archive_format')!r}; "
-                           f"this loopengine reads format {ARCHIVE_FORMAT}")
+                           f"this loopengine reads formats {', '.join(map(str, READABLE_FORMATS))}")
     return info
+
+
+def check_resumable(run_dir: Path, info: dict[str, Any]) -> None:
+    """Only the current format's checkpoints load without unpickling Python objects."""
+    if info.get("archive_format") != ARCHIVE_FORMAT:
+        raise ArchiveError(f"{run_dir} was written in archive format {info.get('archive_format')!r}, whose "
+                           f"checkpoints are pickles that could run code when loaded; it can be shown and "
+                           f"exported but not resumed (start it again with `loopengine run`)")
 
 
 def _fixed_list(arr: np.ndarray) -> pa.Array:
@@ -143,11 +156,20 @@ def remove_partial(run_dir: Path) -> None:
 
 
 def load_checkpoint(run_dir: Path, g: int) -> dict[str, Any]:
+    """The raw checkpoint (decode it with loopengine.checkpoint.decode). weights_only=True: a
+    checkpoint is data, and torch then refuses any pickle that would import or call code."""
     path = run_dir / gen_name(g) / "model.pt"
+    if not path.is_file():
+        raise ArchiveError(f"cannot resume: {path} is missing (the checkpoint of the last complete generation)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ArchiveError(f"refusing to load {path}: it holds Python objects, not only tensors and plain data "
+                           f"(a damaged or tampered checkpoint; loopengine never unpickles code from a run "
+                           f"directory) [{first[:200]}]") from None
     except Exception as exc:
-        raise ArchiveError(f"cannot read checkpoint {path}: {exc}") from None
+        raise ArchiveError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
 
 
 def read_metrics(run_dir: Path, g: int) -> dict[str, Any]:

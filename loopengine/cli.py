@@ -27,10 +27,13 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from loopengine.errors import KernelError
+        from loopengine.errors import KernelCrashed, KernelError
 
         try:
             return fn(*args, **kwargs)
+        except KernelCrashed as exc:  # a bug in a kernel, not in the task file: exit code 1
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except (ConfigError, ArchiveError, KernelError) as exc:
             # soft_wrap: a message is one line, whatever the terminal width (scripts grep it)
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -94,11 +97,13 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     generations: Annotated[Optional[int], typer.Option(help="total generations to reach (default: the task's)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="import/compile the problem or kernel code the run's "
+                                                        "task.toml names (see docs/trust.md)")] = False,
 ) -> None:
     """Continue a run from its last complete generation."""
     from loopengine.session import resume_run
 
-    summary = resume_run(run_dir, generations, quiet=quiet)
+    summary = resume_run(run_dir, generations, quiet=quiet, trust=trust)
     print_summary(run_dir, summary)
 
 
@@ -165,18 +170,20 @@ def sample_(
     temperature: Annotated[float, typer.Option(min=0.0, max=10.0, help="0 = greedy")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="sampling seed")] = 0,
     json_: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="import the problem code the run's task.toml names "
+                                                        "(see docs/trust.md)")] = False,
 ) -> None:
     """Draw objects from a run's trained model, each judged by the problem's verifier."""
     from loopengine.inspection.sample import draw, print_samples
 
-    print_samples(draw(run_dir, gen, count, temperature, seed), console, json_)
+    print_samples(draw(run_dir, gen, count, temperature, seed, trust), console, json_)
 
 
 @kernels_app.command("list")
 @user_errors
 def kernels_list() -> None:
     """Built-in kernels and cached user builds."""
-    from loopengine.kernel_build import list_kernels
+    from loopengine.kernel_list import list_kernels
 
     list_kernels(console)
 
@@ -185,10 +192,9 @@ def kernels_list() -> None:
 @user_errors
 def kernels_build(file: Annotated[Path, typer.Argument(help="a C++ kernel file")]) -> None:
     """Compile a user kernel now (it is otherwise compiled on first use)."""
-    from loopengine.kernel_build import load_cpp_kernel, build_path
+    from loopengine.kernel_build import load_cpp_kernel
 
-    load_cpp_kernel(file, "kernels build")
-    console.print(f"built: {build_path(file)}")
+    console.print(f"built: {load_cpp_kernel(file, 'kernels build').build}")
 
 
 def main() -> None:

@@ -18,20 +18,31 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Upper bounds on sizes, so a typo (initial_pool = 1e12) is a one-line error, not a
+# MemoryError deep in numpy or a run that swaps for hours. Every candidate costs at least a
+# row of its encoding plus its tokens and a few Python objects (about 1 KB for the built-in
+# problems), so 10 million rows per generation is already more than 10 GB.
+MAX_ROWS = 10_000_000
+# run_dir is "<task.name>-<seed>": one path component, which filesystems cap at 255 bytes
+MAX_NAME = 100
+MAX_STEPS = 100_000_000  # training steps per generation: years of CPU time beyond this
+MAX_BATCH = 1 << 16  # examples per training/sampling batch; far beyond any CPU or GPU memory
+
+
 class TaskSection(Section):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
     problem: str = Field(min_length=1, description="built-in problem name or path/to/file.py:ClassName")
-    seed: int = Field(0, ge=0)
-    generations: int = Field(10, ge=1)
+    seed: int = Field(0, ge=0, lt=1 << 63)
+    generations: int = Field(10, ge=1, le=1_000_000)
     out: str = "runs"
 
 
 class LoopSettings(Section):
-    initial_pool: int = Field(2000, ge=1, description="candidates in generation 0")
-    samples_per_generation: int = Field(500, ge=1, description="model samples per generation")
-    keep: int = Field(200, ge=1, description="selected candidates that train the model")
-    elite_size: int = Field(200, ge=0, description="size of the archive of best-ever candidates")
-    elite_reentry: int = Field(50, ge=0, description="elites that re-enter local search each generation")
+    initial_pool: int = Field(2000, ge=1, le=MAX_ROWS, description="candidates in generation 0")
+    samples_per_generation: int = Field(500, ge=1, le=MAX_ROWS, description="model samples per generation")
+    keep: int = Field(200, ge=1, le=MAX_ROWS, description="selected candidates that train the model")
+    elite_size: int = Field(200, ge=0, le=MAX_ROWS, description="size of the archive of best-ever candidates")
+    elite_reentry: int = Field(50, ge=0, le=MAX_ROWS, description="elites that re-enter local search each generation")
     generator_fraction: float = Field(
         0.5, ge=0, le=1,
         description="conditional problems: share of fresh training examples drawn from the problem's generator",
@@ -46,22 +57,22 @@ class ModelSettings(Section):
     heads: int = Field(4, ge=1, le=64)
     width: int = Field(128, ge=8, le=8192)
     dropout: float = Field(0.0, ge=0, lt=1)
-    context: int = Field(0, ge=0, description="0 = derived from the problem's longest prompt + answer")
+    context: int = Field(0, ge=0, le=1 << 16, description="0 = derived from the problem's longest prompt + answer")
 
 
 class TrainSettings(Section):
-    first_steps: int = Field(500, ge=0, description="steps in generation 0 (training from scratch)")
-    steps: int = Field(200, ge=0, description="fine-tuning steps per later generation")
-    batch_size: int = Field(64, ge=1)
+    first_steps: int = Field(500, ge=0, le=MAX_STEPS, description="steps in generation 0 (training from scratch)")
+    steps: int = Field(200, ge=0, le=MAX_STEPS, description="fine-tuning steps per later generation")
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     lr: float = Field(5e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    repeat_set_size: int = Field(0, ge=0, description="two-set training: size of the repeated set (0 = off)")
+    repeat_set_size: int = Field(0, ge=0, le=MAX_ROWS, description="two-set training: size of the repeated set (0 = off)")
     repeat_prob: float = Field(0.0, ge=0, le=1, description="two-set training: share of each batch from it")
 
 
 class SamplingSettings(Section):
     temperature: float = Field(1.0, gt=0, le=10)
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, le=MAX_BATCH)
     min_unique_fraction: float = Field(
         0.0, ge=0, le=1, description="raise the temperature when fewer samples than this are unique (0 = off)")
     temperature_step: float = Field(0.1, ge=0, description="added to the temperature each time diversity is too low")
@@ -109,10 +120,10 @@ class KernelSettings(Section):
 class ExecutionSettings(Section):
     backend: Literal["local", "ray"] = "local"
     address: str | None = None
-    threads: int = Field(0, ge=0, description="0 = all cores")
-    chunk_size: int = Field(256, ge=1, description="rows per kernel batch (fixes seeding, whatever the backend)")
-    timeout_s: float = Field(600.0, gt=0)
-    retries: int = Field(2, ge=0)
+    threads: int = Field(0, ge=0, le=4096, description="0 = all cores")
+    chunk_size: int = Field(256, ge=1, le=MAX_ROWS, description="rows per kernel batch (fixes seeding, whatever the backend)")
+    timeout_s: float = Field(600.0, gt=0, le=1e7, description="per kernel chunk; user kernels on every backend")
+    retries: int = Field(2, ge=0, le=100, description="fresh workers a chunk may get after its worker died")
 
 
 class Task(Section):
@@ -136,7 +147,10 @@ def describe_error(err: dict[str, Any]) -> str:
         return "required key is missing"
     msg = msg.removeprefix("Value error, ")
     if "input" in err and err["type"] != "missing":
-        return f"{msg} (got {err['input']!r})"
+        got = repr(err["input"])
+        # a 5,000-character value would drown the message: show its start and its length
+        got = got if len(got) <= 80 else f"{got[:60]}... ({len(got)} characters)"
+        return f"{msg} (got {got})"
     return msg
 
 

@@ -20,3 +20,9 @@ class ArchiveError(Exception):
 
 class KernelError(RuntimeError):
     """A kernel failed or broke its contract; the message names the kernel."""
+
+
+class KernelCrashed(KernelError):
+    """A kernel killed the process running it (a segfault, abort...) more often than
+    execution.retries allows. The CLI prints one line and exits with code 1: a bug in the
+    kernel, not a mistake in the task file."""

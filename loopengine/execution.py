@@ -1,5 +1,5 @@
-"""Where kernel batches run. The batch is always cut into the same chunks with the same
-per-chunk seeds, so a run's archive does not depend on the backend or the core count."""
+"""Where kernel batches run. Chunks, seeds and the fault policy are shared by every backend
+(batches.py), so a run's archive does not depend on the backend or the core count."""
 from __future__ import annotations
 
 import os
@@ -7,31 +7,33 @@ from typing import Any
 
 import numpy as np
 
+from loopengine.batches import FaultLog, chunk_seed, chunks
 from loopengine.config import ExecutionSettings
 from loopengine.kernels import Kernel
 
-
-def chunk_seed(seed: int, chunk: int) -> int:
-    return int(np.random.SeedSequence([seed, chunk]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def chunks(rows: int, size: int) -> list[tuple[int, int]]:
-    return [(s, min(s + size, rows)) for s in range(0, rows, size)]
+__all__ = ["LocalExecutor", "chunk_seed", "chunks", "make_executor"]
 
 
 class LocalExecutor:
-    """In-process: chunks run one after another, each using every core inside the GIL-free
-    C++ kernel (threads over rows), which keeps both cores busy without Python threads."""
+    """On this machine. Built-in kernels run in-process: chunks one after another, each using
+    every core inside the GIL-free C++ kernel (threads over rows), which keeps both cores busy
+    without Python threads. A user's kernel runs the same chunks in a supervised worker
+    process (isolation.py), where execution.timeout_s and execution.retries apply."""
 
     def __init__(self, settings: ExecutionSettings) -> None:
         self.settings = settings
         self.threads = settings.threads or os.cpu_count() or 1
-        # in-process kernels cannot be cut off or retried, so nothing ever happens to record
-        # (timeout_s and retries apply to the Ray backend, see ray_backend.py)
-        self.events: list[dict[str, Any]] = []
+        self.log = FaultLog()
+        self.isolated = None  # started on the first user-kernel batch
 
     def run(self, kernel: Kernel, objects: np.ndarray, prompts: np.ndarray | None, seed: int,
             params: dict[str, Any]) -> np.ndarray:
+        if kernel.user_code:
+            if self.isolated is None:
+                from loopengine.isolation import IsolatedRunner
+
+                self.isolated = IsolatedRunner(self.settings.timeout_s, self.settings.retries, self.log)
+            return self.isolated.run(kernel, objects, prompts, seed, self.threads, self.settings.chunk_size, params)
         out = np.empty_like(objects)
         for i, (a, b) in enumerate(chunks(len(objects), self.settings.chunk_size)):
             sub_prompts = None if prompts is None else prompts[a:b]
@@ -40,11 +42,12 @@ class LocalExecutor:
 
     def take_events(self) -> list[dict[str, Any]]:
         """Faults since the last call (retries, timeouts), for the generation's metrics."""
-        events, self.events = self.events, []
-        return events
+        return self.log.take_events()
 
     def close(self) -> None:
-        pass
+        if self.isolated is not None:
+            self.isolated.close()
+            self.isolated = None
 
 
 def make_executor(settings: ExecutionSettings):

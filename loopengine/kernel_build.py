@@ -1,29 +1,41 @@
-"""User C++ kernels: compile on first use, cache, load, and call like a built-in.
+"""User C++ kernels: compile on first use, cache, verify, load, and call like a built-in.
 
 A user kernel is one C++ file written against loopengine/kernel.hpp (see that header and
 docs/new_problem.md). Builds live in the cache directory ($LOOPENGINE_CACHE, else
-$XDG_CACHE_HOME/loopengine/kernels, else ~/.cache/loopengine/kernels), one directory per
-build, named by a key that hashes everything the binary depends on:
+$XDG_CACHE_HOME/loopengine/kernels, else ~/.cache/loopengine/kernels):
 
-- the file's content and, followed recursively, every file it includes with #include "..."
-  (so an edited helper header next to the kernel is never served stale),
-- every header of loopengine's own include directory,
-- the compiler (its path and `--version` banner) and the flags,
-- the Python ABI (cache tag, extension suffix) and the pybind11 version.
+    <stem>-<key>/<variant>/<module>.so + build.json
 
-Any change gives a new key, hence a fresh build: a stale binary is never loaded. Two
-processes building the same key at once are safe: each compiles in its own temporary
-directory and renames it into place; the loser of the race discards its copy and loads the
-winner's (identical) one.
+`key` hashes what is known before compiling: the file's content, loopengine's own headers,
+the compiler (its path and `--version` banner), every flag (ours and $CXXFLAGS, so every -I
+directory named there too) and the Python ABI (cache tag,
+extension suffix, pybind11 version). Which headers the file really includes only the
+compiler knows: each build records the compiler's own dependency list (-MD -MF) with the
+sha256 of every file on it, and a build is used only while all of those files still hash
+the same, so a header found through `CXXFLAGS -I` that changed means a fresh build, never
+a stale one. `variant` names that set of header contents, so builds against two versions
+of a header coexist.
+
+build.json also holds the sha256 of the built module. Loading reads the module's bytes
+once, checks them against that hash and imports exactly those bytes (from a private copy),
+so a module replaced or damaged in the cache is rebuilt, never loaded. (Someone who can
+rewrite build.json as well can defeat this: keep the cache writable only by you; see
+docs/trust.md.)
+
+Two processes building the same variant at once are safe: each compiles in its own
+temporary directory and renames it into place; the loser of the race discards its copy
+and loads the winner's (identical) one.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 import hashlib
 import importlib.util
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -42,8 +54,8 @@ from loopengine.errors import KernelError
 CXX_FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", "-DNDEBUG", "-pthread"]
 # compiler output kept in an error message (the first errors are the useful ones)
 MAX_ERROR_LINES = 60
-_QUOTED_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
-_loaded: dict[str, Any] = {}  # key -> imported module, so a process loads each build once
+_loaded: dict[str, Any] = {}  # verified module file -> imported module: each build loads once
+BUILD_INFO = "build.json"
 
 
 def cache_dir() -> Path:
@@ -85,29 +97,12 @@ def _include_dirs() -> list[Path]:
     return [engine_include_dir(), Path(pybind11.get_include()), Path(python_inc)]
 
 
-def _local_includes(source: Path, search: list[Path]) -> list[Path]:
-    """Files reached through #include "..." from `source` (itself first), depth-first."""
-    seen: dict[Path, None] = {}
-    todo = [source.resolve()]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen[path] = None
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        for name in _QUOTED_INCLUDE.findall(text):
-            for base in (path.parent, *search):
-                candidate = (base / name).resolve()
-                if candidate.is_file():
-                    todo.append(candidate)
-                    break
-    return list(seen)
+def _flags() -> list[str]:
+    return CXX_FLAGS + shlex.split(os.environ.get("CXXFLAGS", ""))
 
 
 def build_key(source: Path) -> str:
+    """Hash of everything known before compiling (see the module docstring)."""
     import pybind11
 
     cxx = compiler()
@@ -117,14 +112,30 @@ def build_key(source: Path) -> str:
         h.update(f"{label}:{len(data)}:".encode())
         h.update(data)
 
+    add("source", Path(source).read_bytes())
     engine = engine_include_dir()
-    for path in _local_includes(source, [engine]) + sorted(engine.rglob("*.h*")):
-        add("file", path.read_bytes())
+    for path in sorted(engine.rglob("*.h*")):
+        add("engine header", path.read_bytes())
     add("compiler", f"{cxx}\n{_compiler_banner(cxx)}".encode())
-    add("flags", " ".join(CXX_FLAGS + shlex.split(os.environ.get("CXXFLAGS", ""))).encode())
+    add("flags", "\n".join(_flags()).encode())
     abi = [sys.implementation.cache_tag, sysconfig.get_config_var("EXT_SUFFIX"), pybind11.__version__]
     add("abi", repr(abi).encode())
     return h.hexdigest()
+
+
+def _sha256_file(path: Path | str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def parse_depfile(text: str) -> list[str]:
+    """The prerequisites in a make-format dependency file (`target: a.cpp b.h ...`)."""
+    text = text.replace("\\\n", " ").replace("$$", "$")
+    deps = text.split(":", 1)[1] if ":" in text else ""
+    # a space inside a path is written as "\ "
+    return [p.replace("\\ ", " ") for p in re.findall(r"(?:\\ |\S)+", deps)]
 
 
 def _entry(source: Path, key: str) -> Path:
@@ -133,29 +144,66 @@ def _entry(source: Path, key: str) -> Path:
 
 
 def _module_name(key: str) -> str:
-    return f"loopengine_kernel_{key[:16]}"
+    """A name no other build shares: a process that loaded one build of a key and then
+    needs another (a header changed) must get the new one, and Python hands back an
+    already-loaded extension module of the same name."""
+    return f"loopengine_kernel_{key[:16]}_{secrets.token_hex(4)}"
 
 
-def _module_file(entry: Path, key: str) -> Path:
-    return entry / (_module_name(key) + sysconfig.get_config_var("EXT_SUFFIX"))
+_MODULE_NAME = re.compile(r"^loopengine_kernel_[0-9a-f]{16}_[0-9a-f]{8}$")
 
 
-def build_path(file: Path | str) -> Path:
-    """Where the build of `file` as it is now lives (whether or not it was built yet)."""
-    source = Path(file)
-    key = build_key(source)
-    return _module_file(_entry(source, key), key)
+def _module_file(variant: Path, name: str) -> Path:
+    return variant / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+
+
+def _read_info(variant: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((variant / BUILD_INFO).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _headers_current(info: dict[str, Any]) -> bool:
+    deps = info.get("deps")
+    return isinstance(deps, dict) and all(_sha256_file(p) == h for p, h in deps.items())
+
+
+def _current_variant(entry: Path, key: str) -> tuple[Path, bytes] | None:
+    """A build of this key whose headers are unchanged and whose module is the one that was
+    built, with the module's bytes (read once: what is checked is what gets loaded)."""
+    if not entry.is_dir():
+        return None
+    for variant in sorted(entry.iterdir()):
+        info = None if variant.name.startswith(".") else _read_info(variant)
+        if (info is None or info.get("key") != key or not _MODULE_NAME.match(str(info.get("module")))
+                or not _headers_current(info)):
+            continue
+        module = _module_file(variant, info["module"])
+        try:
+            data = module.read_bytes()
+        except OSError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() == info.get("binary_sha256"):
+            return module, data
+        warnings.warn(f"the cached kernel build {module} is not the module that was built there "
+                      "(replaced or damaged); rebuilding it", RuntimeWarning, stacklevel=3)
+        shutil.rmtree(variant, ignore_errors=True)
+    return None
 
 
 def _compile(source: Path, key: str, entry: Path) -> None:
     cxx = compiler()
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".build-{entry.name}-", dir=entry.parent))
+    entry.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=entry))
     try:
-        target = _module_file(tmp, key)
+        name = _module_name(key)
+        target = _module_file(tmp, name)
         includes = [f"-I{d}" for d in _include_dirs()]
-        cmd = [cxx, *CXX_FLAGS, *shlex.split(os.environ.get("CXXFLAGS", "")), *includes,
-               f"-DLOOPENGINE_USER_MODULE={_module_name(key)}", str(source.resolve()), "-o", str(target)]
+        depfile = tmp / "deps.d"
+        cmd = [cxx, *_flags(), *includes, f"-DLOOPENGINE_USER_MODULE={name}",
+               "-MD", "-MF", str(depfile), str(source.resolve()), "-o", str(target)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         (tmp / "build.log").write_text(shlex.join(cmd) + "\n\n" + proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -164,25 +212,49 @@ def _compile(source: Path, key: str, entry: Path) -> None:
             more = f"\n... ({len(lines) - MAX_ERROR_LINES} more lines)" if len(lines) > MAX_ERROR_LINES else ""
             raise KernelError(f"compiling C++ kernel {source} failed ({Path(cxx).name} exit {proc.returncode}):\n"
                               f"{shown}{more}")
-        meta = {"source": str(source.resolve()), "key": key, "compiler": cxx, "flags": CXX_FLAGS,
-                "built": _dt.datetime.now().isoformat(timespec="seconds")}
-        (tmp / "build.json").write_text(json.dumps(meta, indent=2) + "\n")
+        deps = {}
+        for dep in parse_depfile(depfile.read_text()):
+            path = str(Path(dep).resolve())
+            deps[path] = _sha256_file(path)
+        variant = hashlib.sha256(json.dumps(sorted(deps.items())).encode()).hexdigest()[:16]
+        meta = {"source": str(source.resolve()), "key": key, "module": name, "compiler": cxx, "flags": _flags(),
+                "built": _dt.datetime.now().isoformat(timespec="seconds"),
+                "binary_sha256": _sha256_file(target), "deps": deps}
+        (tmp / BUILD_INFO).write_text(json.dumps(meta, indent=2) + "\n")
+        final = entry / variant
         try:
-            os.rename(tmp, entry)
+            os.rename(tmp, final)
         except OSError:
-            if _module_file(entry, key).is_file():
+            if _current_variant(entry, key) is not None:
                 return  # another process finished the same build first: use theirs
-            shutil.rmtree(entry, ignore_errors=True)  # a damaged entry (module deleted by hand)
-            os.rename(tmp, entry)
+            shutil.rmtree(final, ignore_errors=True)  # a damaged build (module deleted by hand)
+            os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            entry.rmdir()  # only when empty: a failed first build leaves nothing behind
+        except OSError:
+            pass
 
 
-def _import(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _import_verified(data: bytes, name: str):
+    """Import the module whose bytes are `data` (already checked), from a private copy, so
+    the file cannot be swapped between the check and the load."""
+    private = Path(tempfile.mkdtemp(prefix="loopengine-kernel-"))
+    try:
+        path = private / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+        path.write_bytes(data)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # the library stays mapped after its file is gone
+        return module
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    arr = np.asarray(arr)
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
 
 
 class CppKernel:
@@ -192,6 +264,7 @@ class CppKernel:
     def __init__(self, module, name: str, source: Path | None = None) -> None:
         self.module, self.name, self.source = module, name, source
         self.info = dict(module.info)
+        self.build: Path | None = None  # the cached module file (user builds)
 
     @property
     def params(self) -> dict[str, float]:
@@ -202,7 +275,10 @@ class CppKernel:
         """Improved objects and the kernel's own per-row scores (NaN where it set none)."""
         # numpy scalars are numbers too (the module accepts Python int/float/bool only)
         params = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
-        return self.module.run(objects, prompts, int(seed), int(threads), params)
+        # native byte order, C-contiguous: what the module reads without a conversion (arrays
+        # that crossed a process boundary, as on Ray, may carry an explicit byte order)
+        return self.module.run(_native(objects), None if prompts is None else _native(prompts),
+                               int(seed), int(threads), params)
 
     def __call__(self, objects, prompts, seed, threads, **params) -> np.ndarray:
         return self.search(objects, prompts, seed, threads, **params)[0]
@@ -223,42 +299,54 @@ def builtin_form(name: str) -> CppKernel:
 
 
 def load_cpp_kernel(path: Path | str, source: Path | str = "task") -> CppKernel:
-    """Compile `path` unless a build of exactly this content exists, then load it."""
+    """Compile `path` unless a verified build of exactly these inputs exists, then load it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(source, "kernel.local_search", f"C++ kernel file {path} not found")
     key = build_key(path)
-    if key not in _loaded:
-        entry = _entry(path, key)
-        if not _module_file(entry, key).is_file():
-            _compile(path, key, entry)
+    entry = _entry(path, key)
+    found = _current_variant(entry, key)
+    if found is None:
+        _compile(path, key, entry)
+        found = _current_variant(entry, key)
+        if found is None:
+            raise KernelError(f"C++ kernel {path} was built but its build in {entry} does not verify")
+    module_file, data = found
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in _loaded:
         try:
-            module = _import(_module_file(entry, key), _module_name(key))
+            module = _import_verified(data, module_file.name.split(".")[0])
         except ImportError as exc:
             raise KernelError(f"C++ kernel {path} was built but does not load: {exc}") from None
         if not hasattr(module, "run") or not hasattr(module, "info"):
             raise KernelError(f"C++ kernel {path} defines no kernel: end the file with LOOPENGINE_KERNEL(your_function)")
-        _loaded[key] = module
-    return CppKernel(_loaded[key], path.name, path.resolve())
+        _loaded[digest] = module
+    kernel = CppKernel(_loaded[digest], path.name, path.resolve())
+    kernel.build = module_file
+    return kernel
 
 
 def cached_builds() -> list[dict[str, Any]]:
+    """Every build in the cache, with whether it is what the source would load now."""
     rows = []
     root = cache_dir()
     if not root.is_dir():
         return rows
     for entry in sorted(root.iterdir()):
-        meta_file = entry / "build.json"
-        if entry.name.startswith(".") or not meta_file.is_file():
+        if entry.name.startswith(".") or not entry.is_dir():
             continue
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        source = Path(meta.get("source", "?"))
-        current = source.is_file() and _safe_key(source) == meta.get("key")
-        rows.append({"entry": entry, "source": source, "built": meta.get("built", "?"),
-                     "state": "current" if current else ("missing source" if not source.is_file() else "outdated")})
+        for variant in sorted(entry.iterdir()):
+            meta = None if variant.name.startswith(".") else _read_info(variant)
+            if meta is None:
+                continue
+            source = Path(meta.get("source", "?"))
+            if not source.is_file():
+                state = "missing source"
+            elif _safe_key(source) == meta.get("key") and _headers_current(meta):
+                state = "current"
+            else:
+                state = "outdated"
+            rows.append({"entry": variant, "source": source, "built": meta.get("built", "?"), "state": state})
     return rows
 
 
@@ -267,27 +355,3 @@ def _safe_key(source: Path) -> str | None:
         return build_key(source)
     except (OSError, KernelError):
         return None
-
-
-def list_kernels(console) -> None:
-    from rich.table import Table
-
-    from loopengine.kernels import BUILTIN_KERNELS
-
-    table = Table(title="built-in kernels")
-    table.add_column("name")
-    table.add_column("use in a task file")
-    for name in sorted(BUILTIN_KERNELS):
-        table.add_row(name, f'local_search = "{name}"')
-    console.print(table)
-    builds = cached_builds()
-    table = Table(title=f"user kernel builds in {cache_dir()}")
-    for col in ("source", "built", "state", "build"):
-        table.add_column(col, overflow="fold")  # full paths, even in a narrow terminal
-    for row in builds:
-        table.add_row(str(row["source"]), row["built"], row["state"], row["entry"].name)
-    if builds:
-        console.print(table)
-    else:
-        console.print(f"no user kernel builds in {cache_dir()} (a .cpp kernel is built on first use, "
-                      "or with `loopengine kernels build FILE`)")

@@ -4,6 +4,14 @@ A kernel is fn(objects, prompts, seed, threads, **params) -> objects, same shape
 `[kernel] local_search` in a task file is "default" (the problem's own), "none", a built-in
 name, a C++ file (compiled on first use, see kernel_build.py) or `module:function` for a
 Python callable, so switching between a prototype and a fast kernel is one line.
+
+Built-in kernels are declared by the problems that bring them (`Problem.kernels`, name ->
+"module:attribute"), so this module knows no problem's code. The attribute is a Python
+function with the kernel signature, or a kernel compiled into loopengine._core in the
+public form of kernel.hpp. Built-ins run in the engine's process; a user's kernel (a C++
+file or a Python function of theirs) carries an `origin` from which a worker process can
+load it again, and the local backend runs it there (see isolation.py), so a crash or a hang
+in it cannot take the run down.
 """
 from __future__ import annotations
 
@@ -24,24 +32,17 @@ from loopengine.errors import ConfigError, KernelError
 KernelFn = Callable[..., np.ndarray]
 
 
-def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2):
-    from loopengine import _core
-
-    return _core.c4_local_search(objects, seed, threads, int(kick), int(rounds), int(round_kick))
-
-
-# name -> callable with the kernel signature
-BUILTIN_KERNELS: dict[str, KernelFn] = {
-    "c4free": _c4free,
-    "lyapunov": lambda objects, prompts, seed, threads, **params: importlib.import_module(
-        "loopengine.problems.lyapunov.falsify").local_search(objects, prompts, seed, threads, **params),
-}
-
-
 @dataclass
 class Kernel:
     name: str
     fn: KernelFn
+    # how another process loads this kernel again: ("cpp", path) or ("python", spec, task_dir);
+    # None for built-ins, which stay in-process
+    origin: tuple | None = None
+
+    @property
+    def user_code(self) -> bool:
+        return self.origin is not None
 
     def __call__(self, objects: np.ndarray, prompts: np.ndarray | None, seed: int, threads: int,
                  params: dict[str, Any]) -> np.ndarray:
@@ -57,6 +58,26 @@ class Kernel:
         if out.dtype != objects.dtype:
             out = out.astype(objects.dtype)
         return np.ascontiguousarray(out)
+
+
+def builtin_kernels() -> dict[str, str]:
+    """Every built-in kernel (name -> "module:attribute"), as the built-in problems declare them."""
+    from loopengine.problems import load_problem_class, BUILTIN_PROBLEMS
+
+    out: dict[str, str] = {}
+    for name in BUILTIN_PROBLEMS:
+        out.update(load_problem_class(name).kernels)
+    return out
+
+
+def load_builtin(name: str, target: str) -> Kernel:
+    module_name, attr = target.split(":")
+    fn = getattr(importlib.import_module(module_name), attr)
+    if inspect.ismodule(fn):  # a kernel compiled into loopengine._core in the kernel.hpp form
+        from loopengine.kernel_build import CppKernel
+
+        fn = CppKernel(fn, attr)
+    return Kernel(name, fn)
 
 
 def _import_file(path: Path, task_dir: Path | None):
@@ -100,22 +121,43 @@ def _import_callable(spec: str, source, task_dir: Path | None = None) -> KernelF
     return fn
 
 
-def resolve_kernel(spec: str, default: str | None, source="task", task_dir: Path | None = None) -> Kernel | None:
+def cpp_path(spec: str, task_dir: Path | None) -> Path:
+    path = Path(spec)
+    return task_dir / path if not path.is_absolute() and task_dir is not None else path
+
+
+def load_user_kernel(origin: tuple, source="task") -> Kernel:
+    """A user's kernel from its origin (also how an isolated worker process loads it)."""
+    if origin[0] == "cpp":
+        from loopengine.kernel_build import load_cpp_kernel
+
+        path = Path(origin[1])
+        return Kernel(path.name, load_cpp_kernel(path, source), origin)
+    spec, task_dir = origin[1], origin[2]
+    return Kernel(spec, _import_callable(spec, source, None if task_dir is None else Path(task_dir)), origin)
+
+
+def is_cpp_file(spec: str) -> bool:
+    return spec.endswith((".cpp", ".cc", ".cxx"))
+
+
+def resolve_kernel(spec: str, default: str | None, source="task", task_dir: Path | None = None,
+                   own: dict[str, str] | None = None) -> Kernel | None:
+    """The kernel a task file names. `own`: the kernels the task's problem declares (looked up
+    first, so the usual case imports no other problem)."""
     if spec == "none" or (spec == "default" and default is None):
         return None
     if spec == "default":
         spec = default
-    if spec in BUILTIN_KERNELS:
-        return Kernel(spec, BUILTIN_KERNELS[spec])
-    if spec.endswith((".cpp", ".cc", ".cxx")):
-        from loopengine.kernel_build import load_cpp_kernel
-
-        path = Path(spec)
-        if not path.is_absolute() and task_dir is not None:
-            path = task_dir / path
-        return Kernel(path.name, load_cpp_kernel(path, source))
+    if own and spec in own:
+        return load_builtin(spec, own[spec])
+    if is_cpp_file(spec):
+        return load_user_kernel(("cpp", str(cpp_path(spec, task_dir).resolve())), source)
     if ":" in spec:
-        return Kernel(spec, _import_callable(spec, source, task_dir))
-    known = ", ".join(sorted(BUILTIN_KERNELS))
+        return load_user_kernel(("python", spec, None if task_dir is None else str(task_dir.resolve())), source)
+    builtins = builtin_kernels()
+    if spec in builtins:
+        return load_builtin(spec, builtins[spec])
+    known = ", ".join(sorted({*builtins, *(own or {})}))
     raise ConfigError(source, "kernel.local_search",
                       f'expected "default", "none", a built-in kernel ({known}), a .cpp file or module:function (got {spec!r})')

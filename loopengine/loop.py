@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from loopengine import archive, metrics as M
+from loopengine.checkpoint import decode, encode
 from loopengine.config import Task
 from loopengine.kernels import Kernel
 from loopengine.model import Transformer
@@ -61,6 +62,7 @@ class Loop:
 
     # ---- checkpoints --------------------------------------------------------------------
     def restore(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint = decode(checkpoint)  # checkpoints are tensors + plain data (checkpoint.py)
         if self.model is not None:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -70,7 +72,7 @@ class Loop:
         random.setstate(checkpoint["rng"]["python"])
 
     def checkpoint(self) -> dict[str, Any]:
-        return {
+        return encode({  # loadable with torch.load(weights_only=True)
             "model": None if self.model is None else self.model.state_dict(),
             "model_shape": None if self.model is None else self.model.shape.__dict__,
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
@@ -79,7 +81,7 @@ class Loop:
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
             "archive_format": archive.ARCHIVE_FORMAT,
-        }
+        })
 
     # ---- steps --------------------------------------------------------------------------
     def search(self, objects: np.ndarray, prompts: np.ndarray | None, seed: int, params: dict) -> np.ndarray:

@@ -4,26 +4,19 @@ long-lived Ray actors spread over a cluster.
 Only `[execution] backend = "ray"` imports this module, so the engine never needs Ray
 otherwise. What stays the same as the local backend, and why:
 
-- Chunking and per-chunk seeds come from loopengine.execution, and a chunk's result is
+- Chunking and per-chunk seeds come from loopengine.batches, and a chunk's result is
   written back at its own row range, so the output (and therefore the archive) does not
   depend on which worker ran which chunk, in what order, or how often it was retried.
 - Workers are actors, not tasks: each one imports the compiled kernels once and keeps every
   kernel it has been sent, so a chunk costs one round trip plus its rows, never a worker
   start or a kernel re-import.
 
-Faults (settings: execution.retries, execution.timeout_s):
-- A worker that dies mid-chunk (killed, out of memory, node lost) is replaced and the chunk
-  is sent again, up to `retries` times; since its seed is fixed the retry returns exactly
-  what the first attempt would have, so nothing is lost or duplicated. A chunk that kills
-  `retries + 1` workers stops the run with a KernelError (it is a bug, not bad luck).
-- A chunk still running `timeout_s` after it started is cancelled by killing its worker
-  (a C++ kernel holding no GIL cannot be interrupted any other way), and yields its input
-  rows unchanged. Why unchanged: the row count and the prompt <-> object alignment stay
-  intact, the rows still go through the verifier on the driver (so nothing unverified is
-  ever marked valid), and the loop records them with their previous origin rather than
-  "search". Each timeout is a warning and an entry in `events`, which the loop writes to
-  that generation's metrics.json as "execution_events" (a timeout makes the run depend on
-  wall time, and the record says so).
+Faults (execution.retries, execution.timeout_s) follow the policy in loopengine.batches,
+the same as for user kernels on the local backend: a worker that dies mid-chunk (killed,
+out of memory, node lost) is replaced and the chunk sent again, up to `retries` times; a
+chunk still running `timeout_s` after it started is cut off by killing its worker (a C++
+kernel holding no GIL cannot be interrupted any other way) and yields its input rows
+unchanged; both are recorded in the generation's metrics.json ("execution_events").
 
 Verification (Problem.evaluate) stays on the driver: problems may keep state across
 evaluate calls that finalize() needs (the Lyapunov problem remembers its best candidates),
@@ -38,18 +31,16 @@ import site
 import sys
 import sysconfig
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from loopengine.batches import FaultLog, chunk_seed, chunks, crash_error
 from loopengine.config import ExecutionSettings
-from loopengine.errors import ConfigError
-from loopengine.execution import chunk_seed, chunks
+from loopengine.errors import ConfigError, KernelError
 from loopengine.kernels import Kernel
-from loopengine.errors import KernelError
 
 # Chunks queued per worker: the second hides the round trip between two chunks, more would
 # only make the timeout of a queued chunk harder to reason about.
@@ -141,7 +132,7 @@ class RayExecutor:
         # runs with `threads` threads (0 = 1: parallelism comes from having more workers)
         self.threads = settings.threads or os.cpu_count() or 1
         self.worker_threads = settings.threads or 1
-        self.events: list[dict[str, Any]] = []
+        self.log = FaultLog()
         self.fingerprint = build_fingerprint()
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
@@ -191,15 +182,8 @@ class RayExecutor:
         return key, [ref]
 
     # ---- faults ---------------------------------------------------------------------------
-    def record(self, kind: str, kernel: Kernel, chunk: int, rows: tuple[int, int], **info) -> None:
-        event = {"event": kind, "kernel": kernel.name, "chunk": chunk, "rows": list(rows), **info}
-        self.events.append(event)
-        warnings.warn(f"execution: {kind} of chunk {chunk} (rows {rows[0]}-{rows[1]}) of kernel "
-                      f"{kernel.name!r}: {info}", RuntimeWarning, stacklevel=3)
-
     def take_events(self) -> list[dict[str, Any]]:
-        events, self.events = self.events, []
-        return events
+        return self.log.take_events()
 
     def await_ready(self, actors: list) -> None:
         try:
@@ -271,11 +255,10 @@ class RayExecutor:
                     attempts[running.chunk] += 1
                     restart(slot)
                     if attempts[running.chunk] > self.settings.retries:
-                        raise KernelError(f"kernel {kernel.name!r}: chunk {running.chunk} (rows {a}-{b}) lost its "
-                                          f"Ray worker {attempts[running.chunk]} times (execution.retries = "
-                                          f"{self.settings.retries}); last error: {type(exc).__name__}") from None
-                    self.record("retry", kernel, running.chunk, (a, b), attempt=attempts[running.chunk],
-                                error=type(exc).__name__)
+                        raise crash_error(kernel.name, running.chunk, (a, b), attempts[running.chunk],
+                                          self.settings.retries, f"Ray worker lost: {type(exc).__name__}") from None
+                    self.log.record("retry", kernel.name, running.chunk, (a, b), attempt=attempts[running.chunk],
+                                    error=type(exc).__name__)
                     continue
                 except ray.exceptions.RayTaskError as exc:
                     raise KernelError(str(exc.cause) if exc.cause is not None else str(exc)) from None
@@ -293,7 +276,8 @@ class RayExecutor:
                 a, b = spans[head.chunk]
                 out[a:b] = objects[a:b]
                 restart(slot)
-                self.record("timeout", kernel, head.chunk, (a, b), timeout_s=timeout, result="input rows unchanged")
+                self.log.record("timeout", kernel.name, head.chunk, (a, b), timeout_s=timeout,
+                                result="input rows unchanged")
         return out
 
     def close(self) -> None:

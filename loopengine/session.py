@@ -1,19 +1,25 @@
 """From a task file (or a run directory) to a running Loop: load and check everything first
-(problem, kernel, executor, model), so a mistake is reported before anything is written; then
-run, and finish with the problem's summary."""
+(problem, kernel and its parameters, executor, model), so a mistake is reported before anything
+is written; then run, and finish with the problem's summary. `run` and `resume` hold the run
+directory's lock (runlock.py) while they write; code a received task.toml names is imported
+only with --trust (trust.py), and checkpoints load weights-only (checkpoint.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 from loopengine import archive, model as model_lib
+from loopengine.checkpoint import CheckpointFormatError
 from loopengine.config import Task, load_task, read_toml, validate_task
 from loopengine.errors import ArchiveError, ConfigError
 from loopengine.execution import make_executor
+from loopengine.kernel_params import check_kernel_params
 from loopengine.kernels import resolve_kernel
 from loopengine.loop import Loop, derived_seed
 from loopengine.problems import make_problem
 from loopengine.problems.base import Problem
+from loopengine.runlock import run_lock
+from loopengine.trust import named_code
 
 
 def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
@@ -24,7 +30,9 @@ def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
 
 def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool) -> Loop:
     problem = make_problem(task.task.problem, task.problem, source, task_dir)
-    kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir)
+    kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir,
+                            own=type(problem).kernels)
+    check_kernel_params(kernel, {"params": task.kernel.params, "elite_params": task.kernel.elite_params}, source)
     check_search_only(task, problem, source)
     device = model_lib.pick_device()
     model_lib.set_cpu_threads(task.execution.threads)
@@ -53,25 +61,47 @@ def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tup
     task_dir = task_file.parent
     run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
-    archive.create_run(run_dir, raw, task_dir)
-    loop.run(task.task.generations)
-    return run_dir, finish(loop, run_dir)
+    with run_lock(run_dir, "run"):
+        archive.create_run(run_dir, raw, task_dir)
+        loop.run(task.task.generations)
+        return run_dir, finish(loop, run_dir)
 
 
-def open_run(run_dir: Path) -> tuple[Task, Path, dict[str, Any], list[int]]:
-    """A run directory's settings, task directory, format info and complete generations."""
+def check_trusted(source: Path, raw: dict[str, Any], task_dir: Path, trust: bool, action: str) -> None:
+    code = named_code(raw, task_dir)
+    if code and not trust:
+        raise ArchiveError(f"{source} names code that {action} would run: {'; '.join(code)}. A run directory "
+                           f"is data: read that code, then {action} with --trust to run it (docs/trust.md)")
+
+
+def open_run(run_dir: Path, trust: bool, action: str) -> tuple[Task, Path]:
+    """A received run directory's settings and task directory, refusing (without --trust) a
+    task.toml that names code to import."""
     info = archive.read_format(run_dir)
+    archive.check_resumable(run_dir, info)
     source = run_dir / "task.toml"
-    task = validate_task(read_toml(source), source)
-    return task, Path(info.get("task_dir", ".")), info, archive.complete_generations(run_dir)
+    raw = read_toml(source)
+    task_dir = Path(info.get("task_dir", "."))
+    check_trusted(source, raw, task_dir, trust, action)
+    return validate_task(raw, source), task_dir
 
 
-def resume_run(run_dir: Path, generations: int | None, quiet: bool = False) -> dict[str, Any]:
-    task, task_dir, _, done = open_run(run_dir)
-    if not done:
-        raise ArchiveError(f"{run_dir} has no complete generation to resume from; start it again with `loopengine run`")
-    archive.remove_partial(run_dir)
-    loop = build_loop(task, run_dir / "task.toml", task_dir, run_dir, quiet)
-    loop.restore(archive.load_checkpoint(run_dir, done[-1]))
-    loop.run(generations or task.task.generations)
-    return finish(loop, run_dir)
+def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trust: bool = False) -> dict[str, Any]:
+    task, task_dir = open_run(run_dir, trust, "resume")
+    source = run_dir / "task.toml"
+    with run_lock(run_dir, "resume"):
+        done = archive.complete_generations(run_dir)
+        if not done:
+            raise ArchiveError(f"{run_dir} has no complete generation to resume from; start it again with `loopengine run`")
+        checkpoint = archive.load_checkpoint(run_dir, done[-1])
+        archive.remove_partial(run_dir)  # safe under the lock: no live run is writing them
+        loop = build_loop(task, source, task_dir, run_dir, quiet)
+        try:
+            loop.restore(checkpoint)
+        except (CheckpointFormatError, KeyError, TypeError) as exc:
+            loop.executor.close()
+            path = run_dir / archive.gen_name(done[-1]) / "model.pt"
+            raise ArchiveError(f"cannot resume from {path}: not a loopengine checkpoint of this run "
+                               f"({type(exc).__name__}: {exc})") from None
+        loop.run(generations or task.task.generations)
+        return finish(loop, run_dir)

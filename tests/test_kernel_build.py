@@ -119,18 +119,13 @@ def test_kernels_list_shows_the_build(probe_file, probe):
     assert "c4free" in result.output and str(probe_file) in result.output and "current" in result.output
 
 
-def test_key_covers_every_input(tmp_path, monkeypatch):
+def test_key_covers_what_is_known_before_compiling(tmp_path, monkeypatch):
     src = tmp_path / "k.cpp"
-    src.write_text('#include "sub/helper.hpp"\nint x;\n')
-    (tmp_path / "sub").mkdir()
-    helper = tmp_path / "sub" / "helper.hpp"
-    helper.write_text('#include "deeper.hpp"\n')
-    deeper = tmp_path / "sub" / "deeper.hpp"
-    deeper.write_text("// v1\n")
+    src.write_text('#include "helper.hpp"\nint x;\n')
     keys = [kb.build_key(src)]
     assert kb.build_key(src) == keys[0]  # deterministic
-    deeper.write_text("// v2\n")  # an include of an include changed
-    keys.append(kb.build_key(src))
+    src.write_text('#include "helper.hpp"\nint y;\n')
+    keys.append(kb.build_key(src))  # the file changed
     headers = tmp_path / "headers"
     shutil.copytree(loopengine.include_dir(), headers)
     monkeypatch.setattr(loopengine, "include_dir", lambda: headers)
@@ -142,6 +137,73 @@ def test_key_covers_every_input(tmp_path, monkeypatch):
     monkeypatch.setenv("CXXFLAGS", "-O1")
     keys.append(kb.build_key(src))  # other flags
     assert len(set(keys)) == 4, keys
+
+
+def test_depfile_parsing():
+    text = "out.so: /a/k.cpp /usr/include/x.h \\\n  /my\\ dir/h.hpp /b/$$c.h\n"
+    assert kb.parse_depfile(text) == ["/a/k.cpp", "/usr/include/x.h", "/my dir/h.hpp", "/b/$c.h"]
+
+
+SCALED = r"""
+#include <loopengine/kernel.hpp>
+#include "scale.hpp"
+
+void scaled(loopengine::Batch<int32_t> &b) {
+  b.for_each_row([&](int64_t r, loopengine::Rng &) {
+    for (int64_t j = 0; j < b.width; ++j) b.row(r)[j] += SCALE;
+  });
+}
+LOOPENGINE_KERNEL(scaled)
+"""
+
+
+def test_header_found_through_cxxflags_include_is_never_stale(cache, tmp_path, monkeypatch):
+    inc = tmp_path / "inc"  # not next to the source: only the compiler knows it is included
+    inc.mkdir()
+    (inc / "scale.hpp").write_text("#pragma once\nconstexpr int SCALE = 1;\n")
+    src = tmp_path / "src" / "scaled.cpp"
+    src.parent.mkdir()
+    src.write_text(SCALED)
+    monkeypatch.setenv("CXXFLAGS", f"-O0 -I{inc}")
+    objects = np.zeros((3, 2), dtype=np.int32)
+    assert (kb.load_cpp_kernel(src)(objects, None, 0, 1) == 1).all()
+    (inc / "scale.hpp").write_text("#pragma once\nconstexpr int SCALE = 2;\n")
+    assert (kb.load_cpp_kernel(src)(objects, None, 0, 1) == 2).all()  # rebuilt, not the stale build
+    states = [r["state"] for r in kb.cached_builds() if r["source"] == src.resolve()]
+    assert sorted(states) == ["current", "outdated"]
+
+
+EVIL = r"""
+#include <cstdio>
+#include <cstdlib>
+// runs when the library is loaded, before anything could look for a Python module in it
+__attribute__((constructor)) static void planted() {
+  if (const char *path = std::getenv("LOOPENGINE_TEST_MARKER")) std::fclose(std::fopen(path, "w"));
+}
+"""
+
+
+def test_planted_module_under_an_existing_key_is_not_loaded(probe_file, probe, tmp_path, monkeypatch):
+    import ctypes
+
+    evil_src = tmp_path / "evil.cpp"
+    evil_src.write_text(EVIL)
+    evil = tmp_path / "evil.so"
+    subprocess.run([kb.compiler(), "-shared", "-fPIC", str(evil_src), "-o", str(evil)], check=True)
+    monkeypatch.setenv("LOOPENGINE_TEST_MARKER", str(tmp_path / "proof"))
+    ctypes.CDLL(str(evil))  # the planted library is live: loading it does create a file
+    assert (tmp_path / "proof").exists()
+
+    built = kb.load_cpp_kernel(probe_file).build
+    shutil.copyfile(evil, built)  # planted under the existing key, in place of the real build
+    marker = tmp_path / "planted-ran"
+    monkeypatch.setenv("LOOPENGINE_TEST_MARKER", str(marker))
+    with pytest.warns(RuntimeWarning, match="not the module that was built there"):
+        again = kb.load_cpp_kernel(probe_file)  # rebuilt from the source
+    assert not marker.exists()
+    assert again.build.read_bytes() != evil.read_bytes()
+    objects = np.arange(6, dtype=np.int32).reshape(3, 2)
+    assert (Kernel("probe.cpp", again)(objects, None, 0, 1, {}) == objects).all()
 
 
 def test_compile_error_names_the_file_and_shows_the_compiler(tmp_path, cache):

@@ -33,8 +33,8 @@ def same_archive(a: Path, b: Path) -> None:
         ta = pq.read_table(a / f"gen_{g:04d}" / "candidates.parquet")
         tb = pq.read_table(b / f"gen_{g:04d}" / "candidates.parquet")
         assert ta.equals(tb), f"generation {g} differs"
-    wa = torch.load(a / f"gen_{gens[-1]:04d}" / "model.pt", weights_only=False)["model"]
-    wb = torch.load(b / f"gen_{gens[-1]:04d}" / "model.pt", weights_only=False)["model"]
+    wa = torch.load(a / f"gen_{gens[-1]:04d}" / "model.pt", weights_only=True)["model"]
+    wb = torch.load(b / f"gen_{gens[-1]:04d}" / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert (a / "best.g6").read_text() == (b / "best.g6").read_text()
 

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -31,11 +32,16 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    # "local": a private instance, whatever RAY_ADDRESS or a cluster on this machine says
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
+def cluster(tmp_path_factory):
+    # Ray workers inherit this environment: one kernel cache, and quick -O0 builds, for the
+    # driver and its workers alike
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOOPENGINE_CACHE", str(tmp_path_factory.mktemp("kernel-cache")))
+        mp.setenv("CXXFLAGS", "-O0")
+        # "local": a private instance, whatever RAY_ADDRESS or a cluster on this machine says
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+        yield
+        ray.shutdown()
 
 
 # ---- test kernels (sent to the workers by value: this file is not installed there) -------
@@ -83,8 +89,8 @@ def test_same_archive_as_local_backend(cluster, tiny_task, tmp_path):
         assert metrics["execution_events"] == []
     # local search really ran on the workers' side of the run (searched rows exist)
     assert "search" in pq.read_table(remote / "gen_0001" / "candidates.parquet")["origin"].to_pylist()
-    wa = torch.load(local / "gen_0001" / "model.pt", weights_only=False)["model"]
-    wb = torch.load(remote / "gen_0001" / "model.pt", weights_only=False)["model"]
+    wa = torch.load(local / "gen_0001" / "model.pt", weights_only=True)["model"]
+    wb = torch.load(remote / "gen_0001" / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -136,6 +142,21 @@ def test_timeout_is_cut_off_and_recorded(cluster):
         assert len(events) == 1 and events[0]["event"] == "timeout" and events[0]["rows"] == [20, 30]
     finally:
         ex.close()
+
+
+def test_hanging_cpp_kernel_on_ray_from_the_cli(cluster, tiny_task, tmp_path):
+    """A user C++ kernel runs on the Ray workers (its arrays arrive there deserialized, with
+    dtype objects of their own) and one that never returns is cut off and recorded."""
+    misbehave = Path(__file__).resolve().parent / "kernels" / "misbehave.cpp"
+    with pytest.warns(RuntimeWarning, match="timeout of chunk 0"):
+        run_dir = run_cli(tiny_task, tmp_path, "--set", "execution.backend=ray", "--set", "execution.timeout_s=2",
+                          "--set", f"kernel.local_search={str(misbehave)!r}",
+                          "--set", "kernel.elite_params={ mode = 2 }")  # elites re-enter from generation 1 on
+    m0 = json.loads((run_dir / "gen_0000" / "metrics.json").read_text())
+    m1 = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
+    assert m0["execution_events"] == []  # mode 0 ran on the workers without a dtype complaint
+    assert [(e["event"], e["kernel"], e["rows"]) for e in m1["execution_events"]] == [
+        ("timeout", "misbehave.cpp", [0, 4])]
 
 
 def test_workers_with_another_build_are_refused(cluster):

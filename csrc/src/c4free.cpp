@@ -254,4 +254,4 @@ void c4free_batch(loopengine::Batch<uint8_t> &batch) {
 
 }  // namespace
 
-LOOPENGINE_KERNEL(c4free_batch, {"kick", 0}, {"rounds", 0}, {"round_kick", 2})
+LOOPENGINE_KERNEL(c4free_batch, {"kick", 0, 0}, {"rounds", 0, 0}, {"round_kick", 2, 0})

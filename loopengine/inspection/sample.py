@@ -10,16 +10,18 @@ import torch
 from rich.console import Console
 
 from loopengine import archive, model as model_lib
+from loopengine.checkpoint import CheckpointFormatError, decode
 from loopengine.errors import ArchiveError
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
 from loopengine.train import prompt_tokens, sample
 
 
-def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: int) -> Pool:
+def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: int, trust: bool = False) -> Pool:
     from loopengine.session import open_run
 
-    task, task_dir, _, done = open_run(run_dir)
+    task, task_dir = open_run(run_dir, trust, "sample")
+    done = archive.complete_generations(run_dir)
     if not done:
         raise ArchiveError(f"{run_dir} has no complete generation to sample from")
     g = done[-1] if gen is None else gen
@@ -31,8 +33,8 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
     device = model_lib.pick_device()
     model, _ = model_lib.build(task, problem, seed, device)
     try:
-        model.load_state_dict(archive.load_checkpoint(run_dir, g)["model"])
-    except (KeyError, RuntimeError) as exc:
+        model.load_state_dict(decode(archive.load_checkpoint(run_dir, g))["model"])
+    except (KeyError, RuntimeError, TypeError, CheckpointFormatError) as exc:
         raise ArchiveError(f"{run_dir}: generation {g}'s model does not fit its task.toml: {exc}") from None
     rng = np.random.default_rng(seed)
     prompts = problem.target_prompts(rng, count) if problem.conditional else None

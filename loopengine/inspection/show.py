@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from loopengine.archive import clean_json
+from loopengine.archive import clean_json, read_format
 from loopengine.errors import ArchiveError
 from loopengine.inspection import render
 from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
+from loopengine.trust import named_code
 
 JSON_SCHEMA_VERSION = 1
 # metrics.json keys copied into each entry of the --json "generations" list
@@ -35,10 +36,15 @@ def show_run(run_dir: Path, gen: int | None = None, top: int = 5, as_json: bool 
     frame = run.candidates(g)
     best = top_candidates(frame, top)
     summary = summary_json(run, g, best)
+    # listed, never imported: see docs/trust.md
+    summary["code"] = named_code(run.task, Path(read_format(run.path).get("task_dir", ".")))
     if as_json:
         console.out(json.dumps(summary, indent=2), highlight=False)
     else:
         print_run(run, g, best, console)
+        for line in summary["code"]:
+            console.print(f"[yellow]code:[/] task.toml names {escape(line)}; show does not import it, "
+                          "resume runs it only with --trust", highlight=False, soft_wrap=True)
     return summary
 
 

@@ -41,6 +41,9 @@ class Problem:
     conditional: ClassVar[bool] = False
     # Which kernel the task's `[kernel] local_search = "default"` resolves to; None = no search.
     default_kernel: ClassVar[str | None] = None
+    # Built-in kernels this problem brings: name -> "module:attribute", imported when used (a
+    # function with the kernel signature, or a kernel.hpp-form kernel compiled into _core).
+    kernels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, settings: ProblemSettings, task_dir: Path | None = None) -> None:
         self.settings = settings

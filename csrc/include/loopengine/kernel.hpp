@@ -10,7 +10,7 @@
 //       batch.scores[r] = ...;            // optional: your own estimate of its score
 //     });
 //   }
-//   LOOPENGINE_KERNEL(my_search, {"kick", 0})   // parameters it accepts, with defaults
+//   LOOPENGINE_KERNEL(my_search, {"kick", 0, 0})   // parameters: name, default, optional minimum
 //
 // Name the file in a task file (`[kernel] local_search = "my_search.cpp"`) and the engine
 // compiles it on first use (`loopengine kernels build my_search.cpp` does it up front).
@@ -37,6 +37,10 @@
 //   params        the task file's `[kernel] params` (or `elite_params`) table. Only names
 //                 declared in LOOPENGINE_KERNEL are accepted, all as numbers; a misspelt or
 //                 non-numeric parameter is an error naming the kernel, before it runs.
+//                 Each declaration is {name, default} or {name, default, minimum}: with a
+//                 minimum, a smaller value is refused too. The engine reads the declarations
+//                 (the module's `info["params"]` and `info["minimum"]`) to check a task file's
+//                 parameters before a run writes anything, naming `kernel.params.<name>`.
 //
 // ERRORS: throw any std::exception (std::invalid_argument for bad parameters or shapes).
 // Inside for_each_row the first exception stops the remaining rows and is rethrown on the
@@ -46,8 +50,9 @@
 // THREADS: the kernel runs without the Python GIL; it must not touch Python objects.
 //
 // Compiled with the system C++ compiler (C++17, -O3) and the pybind11 headers installed
-// with loopengine. Builds are cached by the content of the file, of the files it includes
-// with #include "...", of these headers, of the compiler and of the Python ABI.
+// with loopengine. Builds are cached by the content of the file, of these headers, of the
+// compiler, its flags and the Python ABI, and used only while every header the compiler saw
+// the file include is unchanged (see loopengine/kernel_build.py).
 #pragma once
 
 #include <atomic>
@@ -70,10 +75,12 @@ namespace loopengine {
 // Bumped when the Batch layout or the generated module's Python interface changes.
 inline constexpr int kKernelAbi = 1;
 
-// One parameter a kernel accepts: its name and its value when the task file omits it.
+// One parameter a kernel accepts: its name, its value when the task file omits it, and
+// the smallest value it accepts (-infinity, i.e. none, unless given).
 struct Param {
   const char *name;
   double fallback;
+  double minimum = -std::numeric_limits<double>::infinity();
 };
 
 // The task file's parameters, already checked against the declared names.
@@ -160,12 +167,21 @@ inline constexpr bool always_false = false;
 
 inline std::string dtype_name(const py::dtype &d) { return py::str(d).cast<std::string>(); }
 
+// Same element type: compared by kind and size, never by object identity (an array that
+// crossed a process boundary, e.g. to a Ray worker, carries an equal but distinct dtype
+// object, possibly with an explicit byte order; ensure() below makes it native).
+template <class E>
+bool same_element(const py::dtype &given) {
+  const py::dtype want = py::dtype::of<E>();
+  return given.kind() == want.kind() && given.itemsize() == want.itemsize();
+}
+
 template <class E>
 py::array_t<E, py::array::c_style> checked_2d(const py::handle &arr, const char *what, const char *kernel) {
   if (!py::isinstance<py::array>(arr))
     throw py::type_error(std::string(kernel) + ": " + what + " must be a numpy array");
   auto a = py::reinterpret_borrow<py::array>(arr);
-  if (!a.dtype().is(py::dtype::of<E>()))
+  if (!same_element<E>(a.dtype()))
     throw py::type_error(std::string(kernel) + " takes " + dtype_name(py::dtype::of<E>()) + " " + what +
                          " but was given " + dtype_name(a.dtype()) +
                          "; change the element type of its Batch<...> to match the problem's encoding");
@@ -193,6 +209,11 @@ inline Params parse_params(const py::dict &given, const std::vector<Param> &decl
       throw py::type_error(std::string(kernel) + ": parameter '" + name + "' must be a number, got " +
                            py::repr(v).cast<std::string>());
     it->second = v.cast<double>();
+    const auto &decl = declared[static_cast<size_t>(it - values.begin())];
+    if (it->second < decl.minimum)
+      throw py::value_error(std::string(kernel) + ": parameter '" + name + "' must be >= " +
+                            py::repr(py::float_(decl.minimum)).cast<std::string>() + " (got " +
+                            py::repr(v).cast<std::string>() + ")");
   }
   return Params(std::move(values));
 }
@@ -201,13 +222,17 @@ inline Params parse_params(const py::dict &given, const std::vector<Param> &decl
 // on `m`: the same interface whether `m` is a user module or a submodule of loopengine._core.
 template <class T, class P>
 void define(py::module_ &m, const char *name, void (*fn)(Batch<T, P> &), std::vector<Param> declared) {
-  py::dict params_info;
-  for (const auto &p : declared) params_info[py::str(p.name)] = p.fallback;
+  py::dict params_info, minimum_info;
+  for (const auto &p : declared) {
+    params_info[py::str(p.name)] = p.fallback;
+    if (p.minimum > -std::numeric_limits<double>::infinity()) minimum_info[py::str(p.name)] = p.minimum;
+  }
   py::dict info;
   info["function"] = name;
   info["dtype"] = py::dtype::of<T>();
   info["prompt_dtype"] = py::dtype::of<P>();
   info["params"] = params_info;
+  info["minimum"] = minimum_info;
   info["abi"] = kKernelAbi;
   m.attr("info") = info;
   const std::string kernel = name;

@@ -68,6 +68,7 @@ class C4Free(Problem):
     Settings = C4FreeSettings
     conditional = False
     default_kernel = "c4free"
+    kernels = {"c4free": "loopengine._core:c4free_batch"}
 
     def __init__(self, settings: C4FreeSettings, task_dir=None) -> None:
         super().__init__(settings, task_dir)

@@ -96,6 +96,7 @@ class Lyapunov(Problem):
     Settings = LyapunovSettings
     conditional = False
     default_kernel = "lyapunov"
+    kernels = {"lyapunov": "loopengine.problems.lyapunov.falsify:local_search"}
 
     def __init__(self, settings: LyapunovSettings, task_dir: Path | None = None) -> None:
         super().__init__(settings, task_dir)

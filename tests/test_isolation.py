@@ -1,0 +1,120 @@
+"""User kernels on the local backend run in a supervised worker process: a segfault is
+retried and then one clear line (exit code 1) with finished generations kept; a kernel that
+never returns is cut off after execution.timeout_s with its rows unchanged and the event in
+metrics.json; a kernel that behaves gives the same rows as in-process."""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from loopengine.archive import complete_generations
+from loopengine.cli import app
+from loopengine.config import ExecutionSettings
+from loopengine.errors import KernelCrashed
+from loopengine.execution import LocalExecutor
+from loopengine.kernels import Kernel, resolve_kernel
+
+MISBEHAVE = Path(__file__).resolve().parent / "kernels" / "misbehave.cpp"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOOPENGINE_CACHE", str(tmp_path_factory.mktemp("kernel-cache")))
+        mp.setenv("CXXFLAGS", "-O0")
+        yield
+
+
+def output(result) -> str:
+    return result.output  # stdout and stderr as the user sees them
+
+
+def run_tiny(task, out, *sets, generations=2):
+    args = ["run", str(task), "--out", str(out), "--quiet", "--generations", str(generations),
+            "--set", f"kernel.local_search={str(MISBEHAVE)!r}"]
+    for item in sets:
+        args += ["--set", item]
+    return runner.invoke(app, args)
+
+
+def test_segfaulting_kernel_ends_with_one_line_and_keeps_finished_generations(tiny_task, tmp_path):
+    # elites re-enter local search from generation 1 on, with elite_params: they crash there
+    with pytest.warns(RuntimeWarning, match="retry of chunk"):  # each retry is a warning, then the error
+        result = run_tiny(tiny_task, tmp_path, "kernel.elite_params={ mode = 1 }", "execution.retries=1", generations=3)
+    text = output(result)
+    assert result.exit_code == 1, text
+    assert "kernel 'misbehave.cpp' crashed its worker (SIGSEGV)" in text and "2 times (execution.retries = 1)" in text
+    assert len(text.strip().splitlines()) == 1 and "Traceback" not in text
+    run_dir = tmp_path / "tiny-3"
+    assert complete_generations(run_dir) == [0]
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")]  # no tmp dir, lock released
+    assert json.loads((run_dir / "gen_0000" / "metrics.json").read_text())["candidates"] > 0
+
+
+def test_hanging_kernel_is_cut_off_and_recorded(tiny_task, tmp_path):
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="timeout of chunk"):
+        result = run_tiny(tiny_task, tmp_path, "kernel.elite_params={ mode = 2 }", "execution.timeout_s=1.0")
+    assert result.exit_code == 0, output(result)
+    assert time.monotonic() - start < 60
+    run_dir = tmp_path / "tiny-3"
+    assert complete_generations(run_dir) == [0, 1]
+    events = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())["execution_events"]
+    assert [(e["event"], e["kernel"], e["rows"], e["result"]) for e in events] == [
+        ("timeout", "misbehave.cpp", [0, 4], "input rows unchanged")]
+    assert json.loads((run_dir / "gen_0000" / "metrics.json").read_text())["execution_events"] == []
+
+
+NAP = '''
+import os, signal, time
+import numpy as np
+
+def nap(objects, prompts, seed, threads, marker=""):
+    if marker and os.path.exists(marker):  # the first call that finds it dies by SIGSEGV
+        os.remove(marker)
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if (objects[:, 0] == 7).any():
+        time.sleep(600)
+    return objects + np.random.default_rng(seed).integers(1, 5, size=objects.shape).astype(objects.dtype)
+'''
+
+
+def test_python_kernel_crash_is_retried_and_hang_cut_off(tmp_path):
+    (tmp_path / "nap.py").write_text(NAP)
+    kernel = resolve_kernel("nap.py:nap", None, "t.toml", tmp_path)
+    assert kernel.user_code
+    objects = np.arange(40 * 2, dtype=np.int64).reshape(40, 2) % 5
+    settings = ExecutionSettings(threads=1, chunk_size=10, timeout_s=1.0, retries=1)
+    in_process = Kernel("nap", kernel.fn)  # no origin: runs in this process
+    expected = LocalExecutor(settings).run(in_process, objects, None, 11, {})
+    ex = LocalExecutor(settings)
+    try:
+        marker = tmp_path / "die-once"
+        marker.touch()
+        with pytest.warns(RuntimeWarning, match="retry of chunk 0"):
+            out = ex.run(kernel, objects, None, 11, {"marker": str(marker)})
+        assert np.array_equal(out, expected)  # the same rows as in-process, each chunk once
+        assert [e["event"] for e in ex.take_events()] == ["retry"]
+
+        hang = objects.copy()
+        hang[25, 0] = 7  # chunk 2 (rows 20-30) never returns
+        with pytest.warns(RuntimeWarning, match="timeout of chunk 2"):
+            out = ex.run(kernel, hang, None, 11, {})
+        assert np.array_equal(out[20:30], hang[20:30])
+        rest = np.r_[0:20, 30:40]
+        assert np.array_equal(out[rest], expected[rest])
+        assert [(e["event"], e["rows"]) for e in ex.take_events()] == [("timeout", [20, 30])]
+
+    finally:
+        ex.close()
+    marker.touch()
+    strict = LocalExecutor(settings.model_copy(update={"retries": 0}))
+    try:
+        with pytest.raises(KernelCrashed, match=r"'nap.py:nap' crashed its worker \(SIGSEGV\).*retries = 0"):
+            strict.run(kernel, objects, None, 1, {"marker": str(marker)})
+    finally:
+        strict.close()
