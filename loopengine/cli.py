@@ -31,13 +31,11 @@ def user_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except KernelCrashed as exc:  # a bug in a kernel, not in the task file: exit code 1
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
         except (ConfigError, ArchiveError, KernelError) as exc:
             # soft_wrap: a message is one line, whatever the terminal width (scripts grep it)
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            # a kernel that crashed its worker is a bug in the kernel, not a mistake in a file: exit 1
+            raise typer.Exit(1 if isinstance(exc, KernelCrashed) else 2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted:[/] every finished generation is on disk; "
                               "continue with `loopengine resume RUN_DIR`")

@@ -17,6 +17,7 @@ built-ins run in-process, where they cost nothing extra (benchmarks/plugin_overh
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from typing import Any
 
@@ -33,6 +34,9 @@ STARTUP_TIMEOUT_S = 120.0
 
 def _serve(conn) -> None:
     """The worker's loop: load kernels and run chunks until told to stop."""
+    # Ctrl-C reaches the whole process group: the engine handles it (and then stops this
+    # worker), so the worker must not die of it with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     kernels: dict[tuple, Kernel] = {}
     while True:
         try:

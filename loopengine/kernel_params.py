@@ -25,13 +25,13 @@ from loopengine.kernels import Kernel
 _NUMBER = (int, float, bool)
 
 
-def _check_cpp(info: dict[str, Any], params: dict[str, Any], where) -> None:
+def _check_cpp(kernel_name: str, info: dict[str, Any], params: dict[str, Any], where) -> None:
     declared = dict(info.get("params", {}))
     minimum = dict(info.get("minimum", {}))
     for name, value in params.items():
         if name not in declared:
             known = ", ".join(declared) or "none"
-            where(name, f"unknown parameter of kernel {info.get('function', '?')!r} (it accepts: {known})")
+            where(name, f"unknown parameter of kernel {kernel_name!r} (it accepts: {known})")
         if type(value) not in _NUMBER:
             where(name, f"expected a number (got {value!r})")
         if name in minimum and value < minimum[name]:
@@ -68,7 +68,7 @@ def check_kernel_params(kernel: Kernel | None, tables: dict[str, dict[str, Any]]
             raise ConfigError(source, f"kernel.{table}.{name}", expected)
 
         if isinstance(kernel.fn, CppKernel):
-            _check_cpp(kernel.fn.info, params, where)
+            _check_cpp(kernel.name, kernel.fn.info, params, where)
             continue
         model = _python_model(kernel.fn)
         if model is None:

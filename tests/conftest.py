@@ -52,3 +52,10 @@ def tiny_task(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_C4)
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_kernel_cache(tmp_path_factory) -> Path:
+    """One kernel cache for test modules that build the same test kernels (with
+    CXXFLAGS=-O0), so each is compiled once per session."""
+    return tmp_path_factory.mktemp("shared-kernel-cache")

@@ -263,7 +263,7 @@ def test_a_file_is_not_a_run(tmp_path):
 
 def test_older_archive_format(copy):
     (copy / "format.json").write_text(json.dumps({"archive_format": 0}))
-    refused("show", copy, message=r"archive format 0; this loopengine reads format 1")
+    refused("show", copy, message=r"archive format 0; this loopengine reads formats 1, 2")
     (copy / "format.json").write_text("{broken")
     refused("report", copy, message=r"format.json is damaged")
 

@@ -22,9 +22,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def kernel_cache(tmp_path_factory):
+def kernel_cache(shared_kernel_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LOOPENGINE_CACHE", str(tmp_path_factory.mktemp("kernel-cache")))
+        mp.setenv("LOOPENGINE_CACHE", str(shared_kernel_cache))
         mp.setenv("CXXFLAGS", "-O0")
         yield
 

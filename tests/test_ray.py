@@ -32,11 +32,11 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(shared_kernel_cache):
     # Ray workers inherit this environment: one kernel cache, and quick -O0 builds, for the
     # driver and its workers alike
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LOOPENGINE_CACHE", str(tmp_path_factory.mktemp("kernel-cache")))
+        mp.setenv("LOOPENGINE_CACHE", str(shared_kernel_cache))
         mp.setenv("CXXFLAGS", "-O0")
         # "local": a private instance, whatever RAY_ADDRESS or a cluster on this machine says
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
