@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from loopengine.problems.lyapunov.polynomials import PolyDict, add, lie_derivative
-from loopengine.problems.lyapunov.sos import SOSResult, check_gram, max_eps, prove_nonnegative
+from loopengine.problems.lyapunov.sos import SOSResult, check_gram, prove_nonnegative
 
 GAS = "globally asymptotically stable"
 STABLE = "globally stable"
@@ -67,34 +67,24 @@ def axis_powers(p: PolyDict, n: int, pick) -> PolyDict | None:
 
 
 def pd_candidates(p: PolyDict, n: int) -> list[PolyDict]:
-    """P terms to try: highest, lowest, and both, pure even powers per variable."""
+    """P terms to try: the highest, then the lowest, pure even power per variable. (Their sum
+    is never needed: p - eps*(P_hi + P_lo) SOS implies p - eps*P_hi SOS.)"""
     out = []
-    hi, lo = axis_powers(p, n, max), axis_powers(p, n, min)
-    for term in (hi, lo, None if hi is None or lo is None else add(hi, lo)):
+    for term in (axis_powers(p, n, max), axis_powers(p, n, min)):
         if term is not None and term not in out:
             out.append(term)
     return out
 
 
-def small_rational(x: float) -> Fraction:
-    """A short rational in (x/2, x] for x > 0 (eps only has to be positive)."""
-    q = Fraction(x).limit_denominator(10**6)
-    return q if x / 2 < q <= x else Fraction(x)
-
-
-def prove_with_margin(p: PolyDict, n: int) -> tuple[SOSResult | None, Fraction | None, PolyDict | None, bool]:
-    """p - eps*P SOS for some P in pd_candidates(p) and eps > 0: (proof, eps, P, plausible)."""
+def prove_with_margin(p: PolyDict, n: int) -> tuple[SOSResult | None, PolyDict | None, bool]:
+    """p - eps*P SOS for some P in pd_candidates(p) and rational eps > 0: (proof, P, plausible)."""
     plausible = False
     for term in pd_candidates(p, n):
-        eps = max_eps(p, term, n)
-        if eps <= 1e-9:
-            continue
-        eps_q = small_rational(eps / 2)
-        res = prove_nonnegative(add(p, term, -eps_q), n)
+        res = prove_nonnegative(p, n, term)
         plausible |= res.plausible
         if res.ok:
-            return res, eps_q, term, True
-    return None, None, None, plausible
+            return res, term, True
+    return None, None, plausible
 
 
 # ---- the certificate ----------------------------------------------------------------------
@@ -114,8 +104,8 @@ class Certificate:
         return {"status": self.status, "reason": self.reason, "seconds": round(self.seconds, 3), **self.data}
 
 
-def _proof(res: SOSResult, eps: Fraction | None = None, term: PolyDict | None = None) -> dict:
-    return {"eps": None if eps is None else str(eps), "P": None if term is None else poly_data(term),
+def _proof(res: SOSResult, term: PolyDict | None = None) -> dict:
+    return {"eps": None if res.eps is None else str(res.eps), "P": None if term is None else poly_data(term),
             "basis": [list(b) for b in res.basis], "gram": res.gram}
 
 
@@ -136,21 +126,21 @@ def certify(v: PolyDict, f: list[PolyDict], n: int) -> Certificate:
     if not pd_candidates(v, n):
         return done(REJECTED, "V is not positive along some coordinate axis (no positive even pure power of "
                               "each variable), so it is not positive definite")
-    pos, eps, term, pos_plausible = prove_with_margin(v, n)
+    pos, term, pos_plausible = prove_with_margin(v, n)
     if pos is None and not pos_plausible:
         return done(REJECTED, "V - eps*P is not SOS: positive definiteness / properness not shown")
     minus_vdot = {m: -c for m, c in lie_derivative(v, f).items()}
-    strict, delta, dterm, strict_plausible = (None, None, None, False)
+    strict, dterm, strict_plausible = (None, None, False)
     if minus_vdot:
-        strict, delta, dterm, strict_plausible = prove_with_margin(minus_vdot, n)
+        strict, dterm, strict_plausible = prove_with_margin(minus_vdot, n)
     weak = prove_nonnegative(minus_vdot, n) if strict is None else None
     if pos is not None and strict is not None:
         return done(GAS, "exact SOS certificates for V - eps*P and -V' - delta*P': V > 0, proper, V' < 0 off 0",
-                    positivity=_proof(pos, eps, term), decrease=_proof(strict, delta, dterm))
+                    positivity=_proof(pos, term), decrease=_proof(strict, dterm))
     if pos is not None and weak is not None and weak.ok:
         why = "V' = 0 identically" if not minus_vdot else "V' < 0 off the origin was not shown (V' may vanish)"
         return done(STABLE, f"exact SOS certificates for V - eps*P and -V': V > 0, proper, V' <= 0; {why}, "
-                            "so asymptotic stability is not claimed", positivity=_proof(pos, eps, term),
+                            "so asymptotic stability is not claimed", positivity=_proof(pos, term),
                     decrease=_proof(weak))
     dec_plausible = strict_plausible or (weak is not None and weak.plausible)
     if (pos is not None or pos_plausible) and dec_plausible:

@@ -37,17 +37,37 @@ FACIAL_ROUNDS = 3
 
 # ---- Gram structure -------------------------------------------------------------------------
 
-def in_half_newton_polytope(points: np.ndarray, z: tuple[int, ...]) -> bool:
-    """Is 2z in the convex hull of `points` (the exponents of p)? An LP feasibility test."""
+def in_half_newton_polytope(points: np.ndarray, cands: list[tuple[int, ...]]) -> list[bool]:
+    """For each z: is 2z in the convex hull of `points` (the exponents of p)? Facets of the
+    hull in its affine span (qhull); a linear program per z if qhull cannot build it."""
+    targets = 2 * np.asarray(cands, dtype=float).reshape(len(cands), points.shape[1])
+    center = points.mean(axis=0)
+    _, sing, vt = np.linalg.svd(points - center, full_matrices=False)
+    rank = int((sing > 1e-9 * max(1.0, sing.max(initial=0.0))).sum())
+    span = vt[:rank]
+    rel = targets - center
+    inside_span = np.abs(rel - (rel @ span.T) @ span).max(axis=1, initial=0.0) < 1e-7
+    pc, tc = (points - center) @ span.T, rel @ span.T
+    if rank == 0:
+        return [bool(ok) and bool(np.allclose(t, 0.0)) for ok, t in zip(inside_span, rel)]
+    if rank == 1:
+        lo, hi = pc.min() - 1e-9, pc.max() + 1e-9
+        return [bool(ok and lo <= t[0] <= hi) for ok, t in zip(inside_span, tc)]
+    try:
+        from scipy.spatial import ConvexHull
+
+        eq = ConvexHull(pc).equations
+        return [bool(ok and (eq[:, :-1] @ t + eq[:, -1] <= 1e-7).all()) for ok, t in zip(inside_span, tc)]
+    except Exception:  # qhull refuses some degenerate inputs; the LP answers the same question
+        return [bool(ok) and _in_hull_lp(points, t) for ok, t in zip(inside_span, targets)]
+
+
+def _in_hull_lp(points: np.ndarray, target: np.ndarray) -> bool:
     from scipy.optimize import linprog
 
-    target = 2 * np.asarray(z, dtype=float)
-    if any((points == target).all(axis=1)):
-        return True
     k = len(points)
     a_eq = np.vstack([points.T.astype(float), np.ones((1, k))])
-    b_eq = np.concatenate([target, [1.0]])
-    res = linprog(np.zeros(k), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    res = linprog(np.zeros(k), A_eq=a_eq, b_eq=np.concatenate([target, [1.0]]), bounds=(0, None), method="highs")
     return res.status == 0
 
 
@@ -62,28 +82,32 @@ def half_basis(p: PolyDict, n: int) -> list[tuple[int, ...]]:
     points = np.array(list(p), dtype=float).reshape(len(p), n)
     cand = [tuple(int(e) for e in row) for row in monomial_basis(n, max(lo, 0), max(hi, 0))
             if all(2 * row[i] >= low[i] and row[i] <= box[i] for i in range(n))]
-    cand = [z for z in cand if in_half_newton_polytope(points, z)]
+    if cand:
+        cand = [z for z, ok in zip(cand, in_half_newton_polytope(points, cand)) if ok]
     return drop_unsquarable(p, cand)
 
 
 def drop_unsquarable(p: PolyDict, cand: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """Iteratively drop z whose square x^(2z) has coefficient <= 0 in p and arises only as z*z."""
     cand = list(cand)
+    products: dict[tuple[int, ...], int] = {}
+    for a in cand:
+        for b in cand:
+            m = tuple(x + y for x, y in zip(a, b))
+            products[m] = products.get(m, 0) + 1
+    alive = set(cand)
     changed = True
     while changed:
         changed = False
-        products: dict[tuple[int, ...], int] = {}
-        for a in cand:
-            for b in cand:
-                m = tuple(x + y for x, y in zip(a, b))
-                products[m] = products.get(m, 0) + 1
-        for z in list(cand):
+        for z in [c for c in cand if c in alive]:
             sq = tuple(2 * e for e in z)
             if products[sq] == 1 and p.get(sq, 0) <= 0:
-                cand.remove(z)
+                alive.discard(z)
+                for b in alive | {z}:  # z*b and b*z (z*z once) leave the product counts
+                    m = tuple(x + y for x, y in zip(z, b))
+                    products[m] -= 1 if b == z else 2
                 changed = True
-                break
-    return cand
+    return [c for c in cand if c in alive]
 
 
 @dataclass
@@ -114,26 +138,44 @@ class Gram:
 # ---- exact check ----------------------------------------------------------------------------
 
 def psd_exact(q: list[list[Fraction]]) -> bool:
-    """Rational LDL^T: True iff the symmetric matrix q is positive semidefinite."""
-    a = [row[:] for row in q]
-    s = len(a)
-    for k in range(s):
+    """True iff the symmetric rational matrix q is positive semidefinite, exactly.
+    Fraction-free (Bareiss) symmetric elimination on the integer matrix L*q (L = common
+    denominator): entries stay the size of minors instead of growing like Fractions do. A
+    zero pivot demands a zero row (a PSD matrix with q_kk = 0 has q_kj = 0); that row and
+    column are then dropped, which keeps the later exact divisions exact."""
+    s = len(q)
+    denom = 1
+    for row in q:
+        for x in row:
+            denom = denom * x.denominator // math.gcd(denom, x.denominator)
+    a = [[x.numerator * (denom // x.denominator) for x in row] for row in q]
+    alive = list(range(s))
+    prev = 1
+    while alive:
+        k = alive[0]
         piv = a[k][k]
+        rest = alive[1:]
         if piv < 0:
             return False
         if piv == 0:
-            if any(a[k][j] != 0 for j in range(k + 1, s)):
+            if any(a[k][j] != 0 for j in rest):
                 return False
+            alive = rest
             continue
-        for i in range(k + 1, s):
-            if a[i][k] == 0:
-                continue
-            factor = a[i][k] / piv
-            for j in range(k + 1, s):
-                a[i][j] -= factor * a[k][j]
+        for i in rest:
+            aik = a[i][k]
+            row_i, row_k = a[i], a[k]
+            for j in rest:
+                row_i[j] = (piv * row_i[j] - aik * row_k[j]) // prev
+        prev = piv
+        alive = rest
     return True
 
 
+def nearly_psd(q: list[list[Fraction]], scale: float) -> bool:
+    """A float pre-check before the exact one: only ever skips work, never certifies."""
+    m = np.array([[float(x) for x in row] for row in q])
+    return len(m) == 0 or float(np.linalg.eigvalsh(m).min()) > -1e-9 * scale
 def gram_polynomial(gram: Gram, q: list[list[Fraction]]) -> PolyDict:
     out: PolyDict = {}
     for m, g in zip(gram.monomials, gram.groups):
@@ -168,9 +210,10 @@ def round_and_project(gram: Gram, qnum: np.ndarray, p: PolyDict, denom: int) -> 
 
 
 def exact_certificate(gram: Gram, qnum: np.ndarray, p: PolyDict) -> list[list[Fraction]] | None:
+    scale = max([1.0, *(abs(float(c)) for c in p.values())])
     for denom in DENOMINATORS:
         q = round_and_project(gram, qnum, p, denom)
-        if check_gram(gram.basis, q, p):
+        if nearly_psd(q, scale) and check_gram(gram.basis, q, p):
             return q
     return None
 
@@ -185,10 +228,12 @@ class SOSResult:
     gram: list | None = None  # exact rational Q as strings, when ok
     min_eig: float = float("nan")
     note: str = ""
+    eps: Fraction | None = None  # the margin, when proving p - eps*term SOS
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "plausible": self.plausible, "basis": [list(b) for b in self.basis],
-                "gram": self.gram, "min_eig": self.min_eig, "note": self.note}
+                "gram": self.gram, "min_eig": self.min_eig, "note": self.note,
+                "eps": None if self.eps is None else str(self.eps)}
 
 
 def solve(problem, time_limit: float | None = None) -> str:
@@ -211,8 +256,9 @@ def solve(problem, time_limit: float | None = None) -> str:
     return str(problem.status)
 
 
-def _solve_gram(gram: Gram, p: PolyDict):
-    """Max-min-eigenvalue Gram matrix for p over gram.basis: (Q, status) or (None, status)."""
+def _solve_gram(gram: Gram, p: PolyDict, term: PolyDict | None):
+    """Gram matrix for p - eps*term maximising t = min(smallest eigenvalue, eps) (eps = 0 when
+    term is None): an interior point, so rounding it keeps it PSD. (Q, eps, status, scale)."""
     import cvxpy as cp
 
     b = np.array([float(p.get(m, 0)) for m in gram.monomials])
@@ -220,35 +266,59 @@ def _solve_gram(gram: Gram, p: PolyDict):
     scale = max(1.0, float(np.abs(b).max()))
     Q = cp.Variable((s, s), symmetric=True)
     t = cp.Variable()
-    prob = cp.Problem(cp.Maximize(t), [gram.a @ cp.vec(Q, order="F") == b, Q - t * np.eye(s) >> 0, t <= scale])
-    status = solve(prob)
+    cons = [Q - t * np.eye(s) >> 0, t <= scale]
+    eps = None
+    if term is None:
+        cons.append(gram.a @ cp.vec(Q, order="F") == b)
+    else:
+        bt = np.array([float(term.get(m, 0)) for m in gram.monomials])
+        eps = cp.Variable()
+        cons += [gram.a @ cp.vec(Q, order="F") == b - eps * bt, eps >= t, eps <= scale]
+    status = solve(cp.Problem(cp.Maximize(t), cons))
     if Q.value is None or status not in ("optimal", "optimal_inaccurate"):
-        return None, status, scale
-    return np.asarray(Q.value), status, scale
+        return None, None, status, scale
+    return np.asarray(Q.value), None if eps is None else float(eps.value), status, scale
 
 
-def prove_nonnegative(p: PolyDict, n: int) -> SOSResult:
-    """Find and exactly check an SOS decomposition of p (exact rational coefficients)."""
+def small_rational(x: float) -> Fraction:
+    """A short rational in (x/2, x] for x > 0."""
+    q = Fraction(x).limit_denominator(10**6)
+    return q if x / 2 < q <= x else Fraction(x)
+
+
+def prove_nonnegative(p: PolyDict, n: int, term: PolyDict | None = None) -> SOSResult:
+    """Find and exactly check an SOS decomposition of p, or with `term`, of p - eps*term for
+    some rational eps > 0 (found by the same SDP). Exact rational coefficients in, proof out."""
     p = {m: c for m, c in p.items() if c != 0}
     if not p:
-        return SOSResult(True, True, note="identically zero")
+        return SOSResult(term is None, term is None, note="identically zero")
     basis = half_basis(p, n)
     best = SOSResult(False, False, basis, note="no monomial basis: p cannot be a sum of squares")
     for _ in range(FACIAL_ROUNDS):
         if not basis:
             return best
         gram = Gram.of(basis)
-        if any(m not in set(gram.monomials) for m in p):
-            return SOSResult(False, best.plausible, basis, note="a term of p lies outside the Newton polytope of the basis")
-        qnum, status, scale = _solve_gram(gram, p)
+        products = set(gram.monomials)
+        if any(m not in products for m in [*p, *(term or {})]):
+            return SOSResult(False, best.plausible, basis, note="a term lies outside the Newton polytope of the basis")
+        qnum, eps, status, scale = _solve_gram(gram, p, term)
         if qnum is None:
             return SOSResult(False, best.plausible, basis, note=f"solver status {status}")
         sym = (qnum + qnum.T) / 2
         min_eig = float(np.linalg.eigvalsh(sym).min())
         plausible = min_eig > -1e-6 * scale
-        exact = exact_certificate(gram, qnum, p)
+        target, eps_q = p, None
+        if term is not None:
+            if eps is None or eps <= 1e-10 * scale or min_eig <= 0:
+                return SOSResult(False, False, basis, min_eig=min_eig, note="no positive margin eps")
+            eps_q = small_rational(eps / 2)
+            target = {m: c for m, c in p.items()}
+            for m, c in term.items():
+                target[m] = target.get(m, Fraction(0)) - eps_q * c
+            target = {m: c for m, c in target.items() if c != 0}
+        exact = exact_certificate(gram, qnum, target)
         if exact is not None:
-            return SOSResult(True, True, basis, [[str(x) for x in row] for row in exact], min_eig)
+            return SOSResult(True, True, basis, [[str(x) for x in row] for row in exact], min_eig, eps=eps_q)
         best = SOSResult(False, plausible, basis, min_eig=min_eig, note="exact check failed after rounding")
         # facial reduction: a row whose diagonal is ~0 is zero in every Gram matrix near this one
         keep = [z for z, d in zip(basis, np.diag(sym)) if d > 1e-7 * scale]
@@ -257,26 +327,3 @@ def prove_nonnegative(p: PolyDict, n: int) -> SOSResult:
             break
         basis = keep
     return best
-
-
-def max_eps(p: PolyDict, pd_term: PolyDict, n: int, cap: float = 1.0) -> float:
-    """Largest eps (<= cap) with p - eps * pd_term numerically SOS; 0 if none."""
-    import cvxpy as cp
-
-    basis = half_basis(p, n)  # the basis of p; pd_term's monomials must fit inside it
-    if not basis:
-        return 0.0
-    gram = Gram.of(basis)
-    index = set(gram.monomials)
-    if any(m not in index for m in {**p, **pd_term}):
-        return 0.0
-    bp = np.array([float(p.get(m, 0)) for m in gram.monomials])
-    bt = np.array([float(pd_term.get(m, 0)) for m in gram.monomials])
-    s = len(basis)
-    Q = cp.Variable((s, s), PSD=True)
-    eps = cp.Variable()
-    prob = cp.Problem(cp.Maximize(eps), [gram.a @ cp.vec(Q, order="F") == bp - eps * bt, eps <= cap])
-    status = solve(prob)
-    if eps.value is None or status not in ("optimal", "optimal_inaccurate"):
-        return 0.0
-    return max(0.0, float(eps.value))
