@@ -21,7 +21,7 @@ import sympy as sp
 
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
 from loopengine.problems.lyapunov.falsify import check, sample_points
-from loopengine.problems.lyapunov.polynomials import Layout, dict_to_expr, dict_to_vector, symbols, vector_to_dict
+from loopengine.problems.lyapunov.polynomials import Layout, dict_to_vector, to_sympy, vector_to_dict
 
 
 def median_time(fn, repeat: int) -> float:
@@ -60,14 +60,14 @@ def main() -> None:
     fast = check(rows, points, args.threads)[:, 0]  # warm-up
     t_cpp = median_time(lambda: check(rows, points, args.threads), 5 * args.repeat)  # cheap: more samples
 
-    xs = symbols(3)
+    xs = list(sp.symbols("x0:3"))
     x = [points[:, i] for i in range(3)]
     t0 = time.perf_counter()
     funcs = []
     for row in rows:  # building V' and lambdify: the reference's one-off cost per candidate
         n, fb = layout.system_of(row)
-        V = dict_to_expr(vector_to_dict(layout.v_of(row), layout.v_basis, n), n)
-        f = [dict_to_expr(vector_to_dict(fb[i], layout.f_basis, n), n) for i in range(n)]
+        V = to_sympy(vector_to_dict(layout.v_of(row), layout.v_basis, n), n)
+        f = [to_sympy(vector_to_dict(fb[i], layout.f_basis, n), n) for i in range(n)]
         vdot = sum(sp.diff(V, xs[i]) * f[i] for i in range(n))
         funcs.append((sp.lambdify(xs, V, "numpy"), sp.lambdify(xs, vdot, "numpy")))
     t_build = time.perf_counter() - t0

@@ -1,5 +1,5 @@
 """Command line: parse, then hand over. `run`, `resume`, `show`, `report`, `export`,
-`compare`, `sample`, `kernels`. Every user mistake ends as one message and exit code 2."""
+`compare`, `sample`, `check`, `kernels`. Every user mistake ends as one message and exit code 2."""
 from __future__ import annotations
 
 import functools
@@ -175,6 +175,19 @@ def sample_(
     from loopengine.inspection.sample import draw, print_samples
 
     print_samples(draw(run_dir, gen, count, temperature, seed, trust), console, json_)
+
+
+@app.command()
+@user_errors
+def check(
+    f: Annotated[str, typer.Option("--f", help='right-hand sides, e.g. "-x0**3 + x1; -x0 - x1"')],
+    v: Annotated[str, typer.Option("--v", help='the Lyapunov function, e.g. "x0**2 + x1**2"')],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the certificate data here")] = None,
+) -> None:
+    """Certify a given V for x' = f(x): exit 0 when a stability status is proven, 1 if not, 2 for bad input."""
+    from loopengine.problems.lyapunov.check import check_lyapunov_cli
+
+    raise typer.Exit(check_lyapunov_cli(f, v, json_out, console))
 
 
 @kernels_app.command("list")

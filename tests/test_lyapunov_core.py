@@ -7,8 +7,7 @@ import pytest
 from loopengine.problems.lyapunov import tokens as T
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
 from loopengine.problems.lyapunov.falsify import check, local_search, sample_points
-from loopengine.problems.lyapunov.polynomials import Layout, dict_to_vector, monomial_basis
-from loopengine.problems.lyapunov.sos import lie_derivative
+from loopengine.problems.lyapunov.polynomials import Layout, dict_to_vector, lie_derivative, monomial_basis
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
 
 LAYOUT = Layout(3, 3, 4, 20, 8)

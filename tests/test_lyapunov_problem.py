@@ -7,6 +7,7 @@ import pytest
 
 from loopengine.errors import ConfigError
 from loopengine.problems import make_problem
+from loopengine.problems.lyapunov.certificate import PROVEN
 
 ONE = {"mode": "one", "f": ["-x0**3 + x1", "-x0 - x1"]}
 
@@ -34,9 +35,10 @@ def test_bad_targets_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         make_problem("lyapunov", {"targets_file": "s.txt"}, "task.toml", tmp_path)
     assert err.value.key == "problem.targets_file" and "line 2" in str(err.value)
-    (tmp_path / "s.txt").write_text("big: -x0**5; -x1\n")
-    with pytest.raises(ConfigError, match="f_degree"):
-        make_problem("lyapunov", {"targets_file": "s.txt"}, "task.toml", tmp_path)
+    assert "task.toml" in str(err.value)
+    (tmp_path / "s.txt").write_text("big: -x0**5; -x1\n")  # skipped (and listed), not refused
+    p = make_problem("lyapunov", {"targets_file": "s.txt", "forward_targets": 1}, "task.toml", tmp_path)
+    assert p.skipped == [{"name": "big", "reason": "has degree 5 > f_degree = 3"}]
 
 
 def test_cli_exit_2_one_message(tmp_path):
@@ -87,8 +89,24 @@ def test_one_mode_search_and_finalize(tmp_path):
     assert pool.valid.any()
     summary = p.finalize(tmp_path, pool)
     row = summary["table"]["rows"][0]
-    assert row[3] == "certified", row
+    assert row[3] in PROVEN, row
     assert list(tmp_path.glob("certificates/*.json"))
+
+
+def test_finalize_certifies_the_typed_system_not_its_float_row(tmp_path):
+    """The row holds 1e-13 as a float and the sampler cannot see the instability at 0; the
+    certificate is computed for the exact system, so V = 2x0^4 + x1^4 is not certified."""
+    from fractions import Fraction
+
+    from loopengine.pool import Pool
+
+    p = make_problem("lyapunov", {"mode": "one", "f": ["x0/10000000000000 - x0**3", "-x1"]}, "t", tmp_path)
+    assert p.exact_systems[0][0][(1, 0)] == Fraction(1, 10**13)
+    v = {(4, 0): Fraction(2), (0, 4): Fraction(1)}
+    pool = Pool(objects=p.rows(p.targets[0][1][None], [v]))
+    p.evaluate(pool)
+    row = p.finalize(tmp_path, pool)["table"]["rows"][0]
+    assert row[3] not in PROVEN, row
 
 
 TINY_FAMILY = """

@@ -31,7 +31,7 @@ namespace {
 
 constexpr int kHeader = 6;
 constexpr int kMaxVars = 5;
-constexpr int kMaxDegree = 12;
+constexpr int kMaxDegree = 16;  // f up to 15 (the BPoly benchmark), V up to 16
 
 void compositions(int total, int parts, std::vector<int> &cur, std::vector<int> &out) {
   if (parts == 1) {

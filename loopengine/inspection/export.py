@@ -3,7 +3,8 @@ over the whole run, in a format other tools read.
 
   graph6  one graph per line (networkx.read_graph6, Sage Graph(str), nauty); graph problems only
   json    a list of records with score, generation, the problem's human columns, raw object
-  sympy   one expression per line, parseable by sympy.sympify; expression problems only (V)
+  sympy   one expression per line, parseable by sympy.sympify; expression problems only (V).
+          Read from the archive by our own exact parser, never by sympify.
 
 A format that does not fit the run's problem is refused with a message naming the formats
 that do, rather than writing something no tool can read.
@@ -85,17 +86,20 @@ def as_json(rows: pd.DataFrame) -> str:
 
 
 def as_sympy(rows: pd.DataFrame) -> str:
-    import sympy
+    """Each expression is read by the exact polynomial parser (archives are data: nothing is
+    sympified) and written back from the sympy object assembled from its rationals."""
+    from loopengine.problems.lyapunov.parse import ParseError, parse_polynomial, variable_count
+    from loopengine.problems.lyapunov.polynomials import to_sympy
 
     column = next(c for c in EXPRESSION_COLUMNS if c in rows.columns)
     lines = []
     for text in rows[column]:
         if not isinstance(text, str):
             continue  # a generation written without this column (archives mixed by hand)
-        expr = str(text).replace("^", "**")  # problems write powers the human way
         try:
-            sympy.sympify(expr)
-        except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-            raise ExportError(f"candidate expression {text!r} does not parse in sympy: {exc}") from None
-        lines.append(expr + "\n")
+            n = variable_count(text)
+            expr = to_sympy(parse_polynomial(text, n), n)
+        except ParseError as exc:
+            raise ExportError(f"candidate expression {text[:80]!r} is not a polynomial this export reads: {exc}") from None
+        lines.append(f"{expr}\n")
     return "".join(lines)

@@ -59,7 +59,8 @@ class Certificates:
     def of(self, system: str, v: str, violations: Any) -> str:
         found = self.status.get((system, v))
         if found is not None:
-            return found + (" (exact SOS check)" if found == "certified" else "")
+            proven = ("certified", "globally asymptotically stable", "globally stable")  # old and new runs
+            return found + (" (exact SOS check)" if found in proven else "")
         if violations is None or _missing(violations):
             return "not certified"
         if int(violations) == 0:

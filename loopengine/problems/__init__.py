@@ -75,3 +75,7 @@ def make_problem(spec: str, settings: dict, source: Path | str = "task", task_di
         return cls(parsed, task_dir)
     except ValueError as exc:  # a problem's own consistency checks on its settings
         raise ConfigError(source, "problem", str(exc)) from None
+    except ConfigError as exc:  # raised by the problem without knowing the task file: name it
+        if exc.file is not None:
+            raise
+        raise ConfigError(source, exc.key, exc.expected) from None

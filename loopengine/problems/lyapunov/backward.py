@@ -15,9 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from loopengine.problems.lyapunov.sos import add, derivative, mul
-
-PolyDict = dict[tuple[int, ...], Fraction]
+from loopengine.problems.lyapunov.polynomials import PolyDict, add, derivative, mul
 
 
 @dataclass(frozen=True)

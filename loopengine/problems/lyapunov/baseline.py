@@ -1,37 +1,39 @@
 """Direct SOS search (the SOSTOOLS `findlyap` approach): V is unknown, one SDP per degree.
 
-For d = 2, 4, ..., max_degree: V = sum of c_a x^a over every monomial of degree 2..d,
-      V - P is SOS   with P = sum_i x_i^2 (+ sum_i x_i^d for d > 2): V positive definite and proper
-                     (V is scale-free, so eps = 1 loses nothing),
-      -V' is SOS     (V' is linear in the c_a).
+For d = 2, 4, ..., max_degree: V = sum of c_a x^a over every monomial of degree 2..d, and
+      V = z1^T Q1 z1,  Q1 - t1*I PSD  (z1: monomials of degree 1..d/2; t1 > 0 makes V >= t1*|z1|^2,
+                                       positive definite and proper, without naming any term of V),
+      -V' = z2^T Q2 z2, Q2 - t2*I PSD, t2 >= 0 (V' is linear in the c_a),
+      trace(Q1) = 1 (V is scale-free), maximise t1 + t2 (interior solutions round well).
 A solution is a floating-point V; it is rounded to rationals and passed to the same exact
-certifier as the loop's candidates, so both are judged identically.
+certifier as the loop's candidates (certificate.py), so both are judged identically. The time
+limit is enforced: solvers get the time left, and no new step starts after it.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
-from loopengine.problems.lyapunov.polynomials import monomial_basis
-from loopengine.problems.lyapunov.sos import Gram, _solve, certify, lie_derivative
-
-PolyDict = dict[tuple[int, ...], Fraction]
+from loopengine.problems.lyapunov.certificate import PLAUSIBLE, REJECTED, certify
+from loopengine.problems.lyapunov.polynomials import PolyDict, lie_derivative, monomial_basis
+from loopengine.problems.lyapunov.sos import Gram, solve
 
 
 @dataclass
 class BaselineResult:
-    status: str                  # "certified", "numerically plausible", "not found"
+    status: str                  # a certificate status, or "not found" / "time limit"
     v: PolyDict | None
     seconds: float
     degree: int | None = None
     certificate: dict = field(default_factory=dict)
 
 
-def _gram_for(degree_lo: int, degree_hi: int, n: int) -> Gram:
-    lo, hi = max(1, (degree_lo + 1) // 2), degree_hi // 2
+def _gram(lo_degree: int, hi_degree: int, n: int) -> Gram:
+    lo, hi = max(1, math.ceil(lo_degree / 2)), max(1, hi_degree // 2)
     return Gram.of([tuple(int(e) for e in r) for r in monomial_basis(n, lo, hi)])
 
 
@@ -45,25 +47,20 @@ def _coefficient_map(polys: list[PolyDict], monomials: list[tuple[int, ...]]) ->
     return out
 
 
-def solve_degree(system: list[PolyDict], n: int, d: int) -> np.ndarray | None:
+def solve_degree(system: list[PolyDict], n: int, d: int, time_limit: float | None = None) -> dict | None:
     import cvxpy as cp
 
     vmons = [tuple(int(e) for e in r) for r in monomial_basis(n, 2, d)]
-    vdots = [lie_derivative({m: Fraction(1)} , system) for m in vmons]
-    pd: PolyDict = {}
-    for i in range(n):
-        for k in sorted({2, d}):
-            e = [0] * n
-            e[i] = k
-            pd[tuple(e)] = Fraction(1)
+    vdots = [lie_derivative({m: Fraction(1)}, system) for m in vmons]
     fdeg = max(sum(m) for eq in system for m in eq)
-    g1, g2 = _gram_for(2, d, n), _gram_for(2, d + fdeg - 1, n)
-    all1 = sorted(set(g1.monomials) | set(vmons) | set(pd))
+    flo = min(sum(m) for eq in system for m in eq)
+    g1, g2 = _gram(2, d, n), _gram(flo + 1, d + fdeg - 1, n)
+    all1 = sorted(set(g1.monomials) | set(vmons))
     all2 = sorted(set(g2.monomials) | {m for p in vdots for m in p})
     c = cp.Variable(len(vmons))
     q1 = cp.Variable((len(g1.basis),) * 2, symmetric=True)
     q2 = cp.Variable((len(g2.basis),) * 2, symmetric=True)
-    t = cp.Variable()
+    t1, t2 = cp.Variable(), cp.Variable()
 
     def gram_coeffs(g: Gram, q, monomials):
         rows = {m: i for i, m in enumerate(g.monomials)}
@@ -74,52 +71,56 @@ def solve_degree(system: list[PolyDict], n: int, d: int) -> np.ndarray | None:
         return sel @ (g.a @ cp.vec(q, order="F"))
 
     v_of = _coefficient_map([{m: Fraction(1)} for m in vmons], all1)
-    p_of = _coefficient_map([pd], all1)[:, 0]
     vd_of = _coefficient_map(vdots, all2)
-    cons = [gram_coeffs(g1, q1, all1) == v_of @ c - p_of, q1 >> 0,
-            gram_coeffs(g2, q2, all2) == -(vd_of @ c), q2 - t * np.eye(len(g2.basis)) >> 0, t <= 1]
-    prob = cp.Problem(cp.Maximize(t), cons)
-    status = _solve(prob)
-    if c.value is None or status not in ("optimal", "optimal_inaccurate") or t.value < -1e-7:
+    cons = [gram_coeffs(g1, q1, all1) == v_of @ c, q1 - t1 * np.eye(len(g1.basis)) >> 0, cp.trace(q1) == 1,
+            gram_coeffs(g2, q2, all2) == -(vd_of @ c), q2 - t2 * np.eye(len(g2.basis)) >> 0,
+            t2 >= 0, t1 <= 1, t2 <= 1]
+    prob = cp.Problem(cp.Maximize(t1 + t2), cons)
+    status = solve(prob, time_limit)
+    if c.value is None or status not in ("optimal", "optimal_inaccurate") or t1.value is None or t1.value < 1e-9:
         return None
     return dict(zip(vmons, c.value))
 
 
 def rounded_candidates(coeffs: dict[tuple[int, ...], float]):
-    """Rational V near the solver's: SOS solutions sit on faces of the cone (e.g. a cross term
-    that must vanish exactly), where plain rounding fails; so also drop relatively tiny
-    coefficients and try small denominators (continued fractions) first. Distinct ones only."""
+    """Rational V near the solver's, finest roundings first (the max-margin solution is
+    interior, so a fine rounding usually keeps it valid), then coarser ones and ones that drop
+    relatively tiny coefficients (solutions on a face of the cone, e.g. a cross term that must
+    vanish exactly). Coefficients are scaled so the largest is 1. Distinct ones only."""
     scale = max(abs(x) for x in coeffs.values()) or 1.0
     seen = set()
-    for denom in (1, 2, 4, 10, 100, 1000, 10**5):
-        for threshold in (0.0, 1e-4, 1e-2, 5e-2):
-            v = {m: Fraction(x / scale).limit_denominator(denom) for m, x in coeffs.items()
-                 if abs(x) > threshold * scale}
-            v = {m: q for m, q in v.items() if q != 0}
-            key = tuple(sorted(v.items()))
-            if v and key not in seen:
-                seen.add(key)
-                yield v
+    for denom, threshold in ((1000, 0.0), (10**5, 0.0), (100, 0.0), (1000, 1e-4), (10, 0.0), (100, 1e-2),
+                             (10, 5e-2), (4, 5e-2), (10**7, 0.0)):
+        v = {m: Fraction(round(x / scale * denom), denom) for m, x in coeffs.items() if abs(x) > threshold * scale}
+        v = {m: q for m, q in v.items() if q != 0}
+        key = tuple(sorted(v.items()))
+        if v and key not in seen:
+            seen.add(key)
+            yield v
 
 
-def find_lyapunov(system: list[PolyDict], n: int, max_degree: int = 4, time_limit: float = 60.0) -> BaselineResult:
+def find_lyapunov(system: list[PolyDict], n: int, max_degree: int = 4, time_limit: float = 60.0,
+                  max_candidates: int = 8) -> BaselineResult:
     start = time.perf_counter()
+    left = lambda: time_limit - (time.perf_counter() - start)  # noqa: E731
     plausible = None
     for d in range(2, max_degree + 1, 2):
-        if time.perf_counter() - start > time_limit:
+        if left() <= 0:
             break
-        coeffs = solve_degree(system, n, d)
+        coeffs = solve_degree(system, n, d, left())
         if coeffs is None:
             continue
-        for v in rounded_candidates(coeffs):
-            if time.perf_counter() - start > time_limit:
+        for k, v in enumerate(rounded_candidates(coeffs)):
+            if left() <= 0 or k >= max_candidates:
                 break
             cert = certify(v, system, n)
-            if cert.status == "certified":
-                return BaselineResult("certified", v, time.perf_counter() - start, d, cert.to_json())
-            if plausible is None:
+            if cert.proven:
+                return BaselineResult(cert.status, v, time.perf_counter() - start, d, cert.to_json())
+            if cert.status == PLAUSIBLE and plausible is None:
                 plausible = (v, d, cert.to_json())
+    seconds = time.perf_counter() - start
     if plausible is not None:
         v, d, cert = plausible
-        return BaselineResult("numerically plausible", v, time.perf_counter() - start, d, cert)
-    return BaselineResult("not found", None, time.perf_counter() - start)
+        return BaselineResult(PLAUSIBLE, v, seconds, d, cert)
+    return BaselineResult("time limit" if left() <= 0 else "not found", None, seconds,
+                          certificate={"status": REJECTED})

@@ -12,9 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from loopengine.problems.lyapunov.backward import _monomial
-from loopengine.problems.lyapunov.sos import add
-
-PolyDict = dict[tuple[int, ...], Fraction]
+from loopengine.problems.lyapunov.polynomials import PolyDict, add
 
 
 def forward_system(rng: np.random.Generator, n: int, f_degree: int, nonlinear_terms: int) -> list[PolyDict]:

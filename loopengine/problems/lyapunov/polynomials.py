@@ -1,4 +1,8 @@
-"""Polynomials at the edges (sympy) and inside (exponent table + coefficient vector).
+"""The one polynomial module: exact sparse polynomials, monomial bases, and the row layout.
+
+Exact form (`PolyDict`): {exponent tuple: Fraction}, zero coefficients never stored. All
+arithmetic the family needs (parsing, backward generation, V', certificates) is here, once.
+Numeric form (what the C++ kernels read): a coefficient vector over a monomial basis.
 
 The numeric form is what the C++ kernels read: a monomial basis is every exponent tuple in
 `nvars` variables with total degree in [lo, hi], in graded order (degree first, then
@@ -18,8 +22,8 @@ from functools import lru_cache
 from fractions import Fraction
 
 import numpy as np
-import sympy as sp
 
+PolyDict = dict[tuple[int, ...], Fraction]
 HEADER = 6  # n, n_max, f_degree, v_degree, coef_bound, max_terms
 
 
@@ -45,10 +49,6 @@ def monomial_basis(nvars: int, lo: int, hi: int) -> np.ndarray:
 @lru_cache(maxsize=None)
 def basis_index(nvars: int, lo: int, hi: int) -> dict[tuple[int, ...], int]:
     return {tuple(int(e) for e in row): i for i, row in enumerate(monomial_basis(nvars, lo, hi))}
-
-
-def symbols(n: int) -> list[sp.Symbol]:
-    return list(sp.symbols(f"x0:{n}"))
 
 
 @dataclass(frozen=True)
@@ -106,35 +106,129 @@ class Layout:
         return ~(basis[:, n:] > 0).any(axis=1)
 
 
-# ---- sympy <-> dict {exponent tuple: Fraction} <-> coefficient vectors ----------------------
 
-def poly_dict(expr: sp.Expr, n: int) -> dict[tuple[int, ...], Fraction]:
-    """Exact coefficients of a polynomial expression in x0..x(n-1)."""
-    poly = sp.Poly(sp.expand(expr), *symbols(n))
-    out = {}
-    for monom, coeff in poly.terms():
-        q = sp.Rational(coeff)
-        out[tuple(int(e) for e in monom)] = Fraction(int(q.p), int(q.q))
+# ---- exact arithmetic -----------------------------------------------------------------------
+
+def constant(c: Fraction, n: int) -> PolyDict:
+    return {(0,) * n: Fraction(c)} if c else {}
+
+
+def variable(i: int, n: int) -> PolyDict:
+    return {tuple(int(k == i) for k in range(n)): Fraction(1)}
+
+
+def scale(p: PolyDict, c: Fraction) -> PolyDict:
+    return {m: c * v for m, v in p.items()} if c else {}
+
+
+def add(a: PolyDict, b: PolyDict, factor: Fraction = Fraction(1)) -> PolyDict:
+    """a + factor * b."""
+    out = dict(a)
+    for m, c in b.items():
+        out[m] = out.get(m, Fraction(0)) + factor * c
+    return {m: c for m, c in out.items() if c != 0}
+
+
+def mul(a: PolyDict, b: PolyDict) -> PolyDict:
+    out: PolyDict = {}
+    for ma, ca in a.items():
+        for mb, cb in b.items():
+            m = tuple(x + y for x, y in zip(ma, mb))
+            out[m] = out.get(m, Fraction(0)) + ca * cb
+    return {m: c for m, c in out.items() if c != 0}
+
+
+def power(p: PolyDict, k: int, n: int) -> PolyDict:
+    """p**k in n variables by repeated squaring (k >= 0)."""
+    out, base = {(0,) * n: Fraction(1)}, p
+    while k:
+        if k & 1:
+            out = mul(out, base)
+        k >>= 1
+        if k:
+            base = mul(base, base)
     return out
 
 
-def dict_to_expr(d: dict[tuple[int, ...], Fraction], n: int) -> sp.Expr:
-    xs = symbols(n)
+def derivative(p: PolyDict, i: int) -> PolyDict:
+    out = {}
+    for m, c in p.items():
+        if m[i] > 0:
+            mm = list(m)
+            mm[i] -= 1
+            out[tuple(mm)] = c * m[i]
+    return out
+
+
+def lie_derivative(v: PolyDict, f: list[PolyDict]) -> PolyDict:
+    """V' = sum_i dV/dx_i * f_i, exactly."""
+    out: PolyDict = {}
+    for i, fi in enumerate(f):
+        out = add(out, mul(derivative(v, i), fi))
+    return out
+
+
+def degree(p: PolyDict) -> int:
+    return max((sum(m) for m in p), default=0)
+
+
+def system_degree(system: list[PolyDict]) -> int:
+    return max((degree(eq) for eq in system), default=1)
+
+
+# ---- text and sympy (built from the exact coefficients, never parsed) -----------------------
+
+def graded_order(p: PolyDict) -> list[tuple[tuple[int, ...], Fraction]]:
+    return sorted(p.items(), key=lambda mc: (sum(mc[0]), [-e for e in mc[0]]))
+
+
+def poly_text(p: PolyDict, power_sign: str = "^") -> str:
+    """Human text, e.g. '3*x0^2*x1 - x1^2/2'; parse.parse_polynomial reads it back exactly."""
+    parts = []
+    for m, c in graded_order(p):
+        mono = "*".join(f"x{i}" if e == 1 else f"x{i}{power_sign}{e}" for i, e in enumerate(m) if e)
+        mag = abs(c)
+        num = str(mag.numerator) if mag.denominator == 1 else f"{mag.numerator}/{mag.denominator}"
+        if not mono:
+            body = num
+        elif mag == 1:
+            body = mono
+        elif mag.denominator == 1:
+            body = f"{num}*{mono}"
+        elif mag.numerator == 1:
+            body = f"{mono}/{mag.denominator}"
+        else:
+            body = f"{mag.numerator}*{mono}/{mag.denominator}"
+        parts.append(("- " if c < 0 else "+ ") + body)
+    if not parts:
+        return "0"
+    text = " ".join(parts)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def to_sympy(p: PolyDict, n: int):
+    """The same polynomial as a sympy expression, assembled from its rationals."""
+    import sympy as sp
+
+    xs = sp.symbols(f"x0:{n}")
     return sp.Add(*[sp.Rational(c.numerator, c.denominator) * sp.Mul(*[x**e for x, e in zip(xs, m)])
-                    for m, c in d.items() if c != 0])
+                    for m, c in p.items() if c != 0])
 
 
-def vector_to_dict(coeffs: np.ndarray, basis: np.ndarray, n: int) -> dict[tuple[int, ...], Fraction]:
-    """Numeric coefficients -> exact dict (floats are converted exactly; integers stay integers)."""
+# ---- exact dict <-> coefficient vectors -----------------------------------------------------
+
+def vector_to_dict(coeffs: np.ndarray, basis: np.ndarray, n: int) -> PolyDict:
+    """Numeric coefficients -> dict, each float converted exactly (V rows hold integers; a
+    target system is never rebuilt from its row: the exact one is kept beside it)."""
     out = {}
     for c, e in zip(coeffs, basis):
         if c != 0:
-            out[tuple(int(v) for v in e[:n])] = Fraction(float(c)).limit_denominator(10**12)
+            out[tuple(int(v) for v in e[:n])] = Fraction(float(c))
     return out
 
 
-def dict_to_vector(d: dict[tuple[int, ...], Fraction], basis: np.ndarray) -> np.ndarray:
-    """Exact dict -> coefficients over `basis`; raises KeyError for a monomial outside it."""
+def dict_to_vector(d: PolyDict, basis: np.ndarray) -> np.ndarray:
+    """Exact dict -> float coefficients over `basis` (for the sampler); KeyError outside it."""
     n_max = basis.shape[1]
     index = basis_index(n_max, int(basis.sum(axis=1).min()), int(basis.sum(axis=1).max()))
     out = np.zeros(len(basis), dtype=np.float64)
@@ -142,20 +236,3 @@ def dict_to_vector(d: dict[tuple[int, ...], Fraction], basis: np.ndarray) -> np.
         key = tuple(m) + (0,) * (n_max - len(m))
         out[index[key]] = float(c)
     return out
-
-
-def vector_to_expr(coeffs: np.ndarray, basis: np.ndarray, n: int) -> sp.Expr:
-    return dict_to_expr(vector_to_dict(coeffs, basis, n), n)
-
-
-def system_exprs(layout: Layout, row: np.ndarray) -> list[sp.Expr]:
-    n, f = layout.system_of(row)
-    return [vector_to_expr(f[i], layout.f_basis, n) for i in range(n)]
-
-
-def v_expr(layout: Layout, row: np.ndarray) -> sp.Expr:
-    return vector_to_expr(layout.v_of(row), layout.v_basis, int(row[0]))
-
-
-def expr_text(expr: sp.Expr) -> str:
-    return str(sp.expand(expr)).replace("**", "^")

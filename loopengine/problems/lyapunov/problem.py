@@ -25,17 +25,15 @@ from pydantic import Field, field_validator, model_validator
 
 from loopengine.problems.lyapunov import tokens as T
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
+from loopengine.problems.lyapunov.certificate import GAS, PLAUSIBLE, REJECTED, STABLE, certify
 from loopengine.problems.lyapunov.falsify import check, sample_points
 from loopengine.problems.lyapunov.forward import forward_system
 from loopengine.problems.lyapunov.polynomials import (
-    HEADER, Layout, dict_to_vector, expr_text, dict_to_expr, vector_to_dict,
+    Layout, PolyDict, dict_to_vector, poly_text, system_degree, vector_to_dict,
 )
-from loopengine.problems.lyapunov.sos import certify
-from loopengine.problems.lyapunov.systems import parse_system, read_systems_file, system_degree
+from loopengine.problems.lyapunov.systems import integer_scaled, parse_system, read_systems_file
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem, ProblemSettings
-
-PolyDict = dict[tuple[int, ...], Fraction]
 EVAL_SEED = 20241011  # evaluation points differ from the local search's, so search cannot overfit them
 
 
@@ -45,8 +43,8 @@ class LyapunovSettings(ProblemSettings):
     n: int | None = Field(None, ge=2, le=5, description='mode "one": optional dimension, checked against f')
     n_min: int = Field(2, ge=2, le=5)
     n_max: int = Field(3, ge=2, le=5)
-    v_degree: int = Field(4, ge=2, le=8, description="maximum degree of V (even)")
-    f_degree: int = Field(3, ge=1, le=7, description="maximum degree of f (mode one: at least the system's)")
+    v_degree: int = Field(4, ge=2, le=16, description="maximum degree of V (even)")
+    f_degree: int = Field(3, ge=1, le=16, description="maximum degree of f (mode one: at least the system's)")
     coef_bound: int = Field(20, ge=1, le=10_000, description="largest |coefficient| of V")
     max_terms: int = Field(8, ge=1, le=40, description="most monomials in V")
     # backward generation (seeds / fresh examples)
@@ -107,6 +105,8 @@ class Lyapunov(Problem):
             n = len(system)
             self.layout = Layout(n, max(s.f_degree, system_degree(system)), s.v_degree, s.coef_bound, s.max_terms)
             self.targets = [("f", self.system_row(n, system))]
+            self.exact_systems = [system]
+            self.skipped: list[dict[str, str]] = []
         else:
             self.layout = Layout(s.n_max, s.f_degree, s.v_degree, s.coef_bound, s.max_terms)
             self.spec = BackwardSpec(s.n_min, s.n_max, s.v_degree, s.f_degree, s.proper_coef_max, s.cross_terms_max,
@@ -152,16 +152,14 @@ class Lyapunov(Problem):
             return f"has {len(system)} variables, outside n_min..n_max = {s.n_min}..{s.n_max}"
         if system_degree(system) > s.f_degree:
             return f"has degree {system_degree(system)} > f_degree = {s.f_degree}"
-        if any(Fraction(c).denominator != 1 for eq in system for c in eq.values()):
-            return "has a non-integer coefficient (prompts encode integers; scale the equation)"
-        if len(T.system_tokens(system)) > s.max_prompt_tokens:
-            return f"needs more than max_prompt_tokens = {s.max_prompt_tokens} tokens"
         return None
 
     def load_targets(self) -> list[tuple[str, np.ndarray]]:
         from loopengine.errors import ConfigError
 
         s, out = self.settings, []
+        self.exact_systems: list[list[PolyDict]] = []  # the typed systems, certified exactly
+        self.skipped: list[dict[str, str]] = []
         if s.targets_file:
             path = Path(s.targets_file)
             if not path.is_absolute() and self.task_dir is not None:
@@ -174,17 +172,20 @@ class Lyapunov(Problem):
                 raise ConfigError(None, "problem.targets_file", str(exc)) from None
             for name, system in systems:
                 why = self._fits_layout(system)
-                if why:
-                    raise ConfigError(None, "problem.targets_file", f"{path.name}: system {name} {why}")
-                out.append((name, self.system_row(len(system), system)))
+                if why:  # listed in the summary; one odd system does not refuse the file
+                    self.skipped.append({"name": name, "reason": why})
+                    continue
+                out.append((name, self.system_row(len(system), integer_scaled(system))))
+                self.exact_systems.append(system)
         rng = np.random.default_rng([s.target_seed, 1])
         k = 0
         while sum(name.startswith("fwd") for name, _ in out) < s.forward_targets and k < 100 * (s.forward_targets + 1):
             k += 1
             n = int(rng.integers(s.n_min, s.n_max + 1))
             system = forward_system(rng, n, s.f_degree, s.forward_terms)
-            if self._fits_layout(system) is None:
+            if self._fits_layout(system) is None and len(T.system_tokens(system)) <= s.max_prompt_tokens:
                 out.append((f"fwd{sum(nm.startswith('fwd') for nm, _ in out)}", self.system_row(n, system)))
+                self.exact_systems.append(system)
         if not out:
             raise ConfigError(None, "problem.targets_file", "no target systems: give targets_file or forward_targets > 0")
         return out
@@ -310,8 +311,8 @@ class Lyapunov(Problem):
         systems, vs = [], []
         for row in pool.objects:
             n, f = self.system_of(row)
-            systems.append("; ".join(expr_text(dict_to_expr(eq, n)) for eq in f))
-            vs.append(expr_text(dict_to_expr(self.v_of(row), n)) or "0")
+            systems.append("; ".join(poly_text(eq) for eq in f))
+            vs.append(poly_text(self.v_of(row)))
         return {"system": systems, "V": vs}
 
     def describe_best(self, pool: Pool, index: int) -> str:
@@ -342,24 +343,25 @@ class Lyapunov(Problem):
         cert_dir = Path(run_dir) / "certificates"
         cert_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.perf_counter() + self.settings.certify_seconds
-        rows, counts = [], {"certified": 0, "numerically plausible": 0, "rejected": 0, "none found": 0}
+        rows, counts = [], {GAS: 0, STABLE: 0, PLAUSIBLE: 0, REJECTED: 0, "none found": 0}
         for t, (name, prompt) in enumerate(self.targets):
-            n, f = self.system_of(prompt)
-            system_text = "; ".join(expr_text(dict_to_expr(eq, n)) for eq in f)
+            f = self.exact_systems[t]  # never the float row: the certificate is for the typed system
+            n = len(f)
+            system_text = "; ".join(poly_text(eq) for eq in f)
             tried, best_status, best_v, best_cert = [], "none found", "-", None
             for score, _, row in self.found.get(t, []):
                 v = self.v_of(row)
                 violations = int(check(row[None], self.eval_points)[0, 0])
                 if violations:
-                    cert = {"status": "rejected", "reason": f"{violations} sample points violate V > 0 or V' <= 0"}
+                    cert = {"status": REJECTED, "reason": f"{violations} sample points violate V > 0 or V' <= 0"}
                 elif time.perf_counter() > deadline:
-                    cert = {"status": "numerically plausible", "reason": "passed the sampler; SOS budget exhausted"}
+                    cert = {"status": PLAUSIBLE, "reason": "passed the sampler; SOS budget exhausted"}
                 else:
                     cert = certify(v, f, n).to_json()
-                tried.append({"V": expr_text(dict_to_expr(v, n)), "score": score, **cert})
+                tried.append({"V": poly_text(v), "score": score, **cert})
                 if _rank(cert["status"]) > _rank(best_status):
-                    best_status, best_v, best_cert = cert["status"], expr_text(dict_to_expr(v, n)), cert
-                if best_status == "certified":
+                    best_status, best_v, best_cert = cert["status"], poly_text(v), cert
+                if best_status == GAS:
                     break
             counts[best_status] += 1
             (cert_dir / f"{t:03d}_{_safe(name)}.json").write_text(json.dumps(
@@ -368,14 +370,16 @@ class Lyapunov(Problem):
             secs = f"{best_cert['seconds']:.2f}" if best_cert and "seconds" in best_cert else "-"
             rows.append([name, system_text, best_v, best_status, secs])
         return {
-            "targets": len(self.targets), **{k.replace(" ", "_"): v for k, v in counts.items()},
-            "table": {"title": "Lyapunov functions (certified = exact rational SOS check passed)",
+            "targets": len(self.targets), "certified": counts[GAS] + counts[STABLE],
+            **{k.replace(" ", "_"): v for k, v in counts.items()},
+            "skipped": len(self.skipped), "skipped_targets": self.skipped,
+            "table": {"title": "Lyapunov functions (proven statuses come from exact rational SOS checks)",
                       "columns": ["system", "x' = f(x)", "V", "status", "SOS s"], "rows": rows},
         }
 
 
 def _rank(status: str) -> int:
-    return {"none found": 0, "rejected": 1, "numerically plausible": 2, "certified": 3}[status]
+    return {"none found": 0, REJECTED: 1, PLAUSIBLE: 2, STABLE: 3, GAS: 4}[status]
 
 
 def _safe(name: str) -> str:

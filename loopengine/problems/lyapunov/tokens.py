@@ -1,12 +1,14 @@
 """Prefix notation for polynomials, and the integer encoding of its numbers.
 
 Grammar (Polish notation, every operator binary):
-    expr := "+" expr expr | "*" expr expr | "^" VAR DIGIT | VAR | INT
+    expr := "+" expr expr | "*" expr expr | "^" VAR DIGIT+ | VAR | INT
     INT  := ("INT+" | "INT-") DIGIT+          base-10 digits, most significant first
     VAR  := "x0" .. "x4"
 e.g. 3*x0^2*x1 - x1^2  ->  + * INT+ 3 * ^ x0 2 x1 * INT- 1 ^ x1 2
 A polynomial is written as a right-nested sum of terms in basis order, each term
 "* INT monomial". A system (the prompt) is "EQ f0 EQ f1 ...": the number of EQ tokens is n.
+An exponent is its base-10 digits (x0^12 -> ^ x0 1 2): no expression starts with a digit, so
+the digits that follow a variable are unambiguous.
 Token ids are indices into VOCAB (the engine shifts them by its 4 reserved ids).
 Rationals are not in the grammar: generated systems and V have integer coefficients.
 """
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from loopengine.problems.lyapunov.polynomials import PolyDict, add, mul
+
 MAX_VARS = 5
 DIGITS = [str(d) for d in range(10)]
 VARS = [f"x{i}" for i in range(MAX_VARS)]
 VOCAB = ["+", "*", "^", "INT+", "INT-", "EQ", *DIGITS, *VARS]
 ID = {t: i for i, t in enumerate(VOCAB)}
-
-PolyDict = dict[tuple[int, ...], Fraction]
+MAX_INT_DIGITS = 30
 
 
 class TokenError(ValueError):
@@ -37,9 +40,7 @@ def monomial_tokens(exps: tuple[int, ...]) -> list[str]:
         if e == 1:
             factors.append([VARS[i]])
         elif e > 1:
-            if e > 9:
-                raise TokenError(f"exponent {e} > 9 cannot be written")
-            factors.append(["^", VARS[i], str(e)])
+            factors.append(["^", VARS[i], *str(e)])
     out: list[str] = []
     for k, f in enumerate(factors):
         out += (["*"] if k < len(factors) - 1 else []) + f
@@ -71,22 +72,6 @@ def system_tokens(system: list[PolyDict]) -> list[str]:
 
 # ---- parsing back ---------------------------------------------------------------------------
 
-def _mul(a: PolyDict, b: PolyDict) -> PolyDict:
-    out: PolyDict = {}
-    for ma, ca in a.items():
-        for mb, cb in b.items():
-            m = tuple(x + y for x, y in zip(ma, mb))
-            out[m] = out.get(m, 0) + ca * cb
-    return {m: c for m, c in out.items() if c != 0}
-
-
-def _add(a: PolyDict, b: PolyDict) -> PolyDict:
-    out = dict(a)
-    for m, c in b.items():
-        out[m] = out.get(m, 0) + c
-    return {m: c for m, c in out.items() if c != 0}
-
-
 class _Parser:
     def __init__(self, tokens: list[str], n: int, max_degree: int) -> None:
         self.t, self.i, self.n, self.max_degree = tokens, 0, n, max_degree
@@ -96,6 +81,13 @@ class _Parser:
             raise TokenError("expression ends early")
         self.i += 1
         return self.t[self.i - 1]
+
+    def digits(self) -> str:
+        out = ""
+        while self.i < len(self.t) and self.t[self.i] in DIGITS:
+            out += self.t[self.i]
+            self.i += 1
+        return out
 
     def var(self, tok: str) -> PolyDict:
         if tok not in VARS or VARS.index(tok) >= self.n:
@@ -107,27 +99,24 @@ class _Parser:
     def expr(self) -> PolyDict:
         tok = self.take()
         if tok == "+":
-            return _add(self.expr(), self.expr())
+            return add(self.expr(), self.expr())
         if tok == "*":
-            out = _mul(self.expr(), self.expr())
+            out = mul(self.expr(), self.expr())
             if any(sum(m) > self.max_degree for m in out):
                 raise TokenError("degree too high")
             return out
         if tok == "^":
             base = self.var(self.take())
-            e = self.take()
-            if e not in DIGITS:
-                raise TokenError("exponent must be one digit")
+            e = self.digits()
+            if not e or len(e) > 3:
+                raise TokenError("an exponent is 1 to 3 digits")
             (m, _), = base.items()
             if int(e) > self.max_degree:
                 raise TokenError("degree too high")
             return {tuple(x * int(e) for x in m): Fraction(1)}
         if tok in ("INT+", "INT-"):
-            digits = ""
-            while self.i < len(self.t) and self.t[self.i] in DIGITS:
-                digits += self.t[self.i]
-                self.i += 1
-            if not digits or len(digits) > 12:
+            digits = self.digits()
+            if not digits or len(digits) > MAX_INT_DIGITS:
                 raise TokenError("bad integer")
             value = int(digits) * (1 if tok == "INT+" else -1)
             return {(0,) * self.n: Fraction(value)} if value else {}

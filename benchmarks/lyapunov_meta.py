@@ -1,0 +1,152 @@
+"""The public Lyapunov benchmarks (BPoly, FBarr, FLyap, FSOSTOOL; Alfarano, Charton, Hayat,
+arXiv 2410.08304): for each file, the fraction of systems certified by
+  loop       the loop's search and certification machinery for one system, without a trained
+             model (Problem in mode "one": random V starts -> C++ local search -> sampler ->
+             exact SOS certification of the best few), V degree 4 then 6;
+  baseline   direct SOS search with V unknown (baseline.py, findlyap style, degrees 2..6);
+  reference  the V shipped with each system, through the same exact check as `loopengine check`.
+"Certified" = globally asymptotically stable or globally stable (exact rational SOS proofs for
+the system exactly as written in the file). Every method runs in a child process with a hard
+per-system time limit (over-limit counts as not certified); the time per system is recorded.
+
+    nice -n 10 python benchmarks/lyapunov_meta.py [DATA_DIR] --per-file 25 --time-limit 60
+
+DATA_DIR defaults to ../shared/data/lyapunov_meta relative to the repository (read only).
+Writes benchmarks/results/lyapunov_meta.json (every system) and .md (the table).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = ("BPoly", "FBarr", "FLyap", "FSOSTOOL")
+
+
+def method_reference(n, f, v_ref, seed):
+    from loopengine.problems.lyapunov.certificate import certify
+
+    return certify(v_ref, f, n).status
+
+
+def method_baseline(n, f, v_ref, seed, time_limit):
+    from loopengine.problems.lyapunov.baseline import find_lyapunov
+
+    return find_lyapunov(f, n, max_degree=6, time_limit=time_limit).status
+
+
+def method_loop(n, f, v_ref, seed, time_limit):
+    import numpy as np
+
+    from loopengine.problems import make_problem
+    from loopengine.problems.lyapunov.certificate import PROVEN
+    from loopengine.problems.lyapunov.falsify import local_search
+    from loopengine.problems.lyapunov.polynomials import poly_text, system_degree
+
+    start, status = time.perf_counter(), "none found"
+    for v_degree in (4, 6):
+        left = time_limit - (time.perf_counter() - start)
+        if left <= 0:
+            break
+        problem = make_problem("lyapunov", {
+            "mode": "one", "f": [poly_text(eq, "**") for eq in f], "v_degree": v_degree,
+            "f_degree": max(1, system_degree(f)), "max_terms": 12, "coef_bound": 50, "start_terms": 4,
+            "certify_seconds": max(1.0, left * 0.6), "certify_per_target": 4}, "benchmark")
+        pool = problem.initial_pool(np.random.default_rng(seed), 64)
+        pool.objects = local_search(pool.objects, None, seed, 1, steps=1500)
+        problem.evaluate(pool, 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            status = problem.finalize(Path(tmp), pool)["table"]["rows"][0][3]
+        if status in PROVEN:
+            break
+    return status
+
+
+def _child(conn, name, args):
+    try:
+        conn.send(("ok", METHODS[name](*args)))
+    except Exception as exc:  # a crash is a result to report, not a reason to stop the benchmark
+        conn.send(("error", f"{type(exc).__name__}: {exc}"[:200]))
+
+
+METHODS = {"reference": method_reference, "baseline": method_baseline, "loop": method_loop}
+
+
+def run_limited(name, args, time_limit):
+    """(status, seconds) of one method on one system in a child process killed at the limit."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, name, args))
+    t0 = time.perf_counter()
+    proc.start()
+    status = "time limit"
+    if recv.poll(time_limit + 5):
+        kind, value = recv.recv()
+        status = value if kind == "ok" else f"error ({value})"
+    proc.join(1)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    return status, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data" / "lyapunov_meta"))
+    ap.add_argument("--per-file", type=int, default=25, help="first K systems of each file (200 = all)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per system and method")
+    ap.add_argument("--methods", default="reference,baseline,loop")
+    ap.add_argument("--files", default=",".join(FILES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    from loopengine.problems.lyapunov.certificate import PROVEN
+    from loopengine.problems.lyapunov.meta_format import read_line
+
+    methods = args.methods.split(",")
+    data = Path(args.data)
+    records, started = [], time.time()
+    for fname in args.files.split(","):
+        lines = (data / fname).read_text().splitlines()[: args.per_file]
+        for i, line in enumerate(lines):
+            n, f, v_ref = read_line(line)
+            rec = {"file": fname, "index": i, "n": n}
+            for m in methods:
+                extra = () if m == "reference" else (args.time_limit,)
+                rec[m], rec[m + "_s"] = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
+            records.append(rec)
+            print(json.dumps(rec), flush=True)
+    summary = {}
+    for fname in args.files.split(","):
+        rows = [r for r in records if r["file"] == fname]
+        summary[fname] = {"systems": len(rows), **{m: sum(r[m] in PROVEN for r in rows) for m in methods},
+                          **{m + "_mean_s": round(sum(r[m + "_s"] for r in rows) / max(1, len(rows)), 2)
+                             for m in methods}}
+    meta = {"per_file": args.per_file, "time_limit_s": args.time_limit, "seed": args.seed,
+            "wall_s": round(time.time() - started, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+            "load_average_end": os.getloadavg()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "systems": records}, indent=1))
+    head = "| file | systems | " + " | ".join(f"{m} certified" for m in methods) + " | " + \
+           " | ".join(f"{m} s/system" for m in methods) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(methods))]
+    for fname, s in summary.items():
+        lines.append(f"| {fname} | {s['systems']} | " + " | ".join(str(s[m]) for m in methods) + " | " +
+                     " | ".join(str(s[m + '_mean_s']) for m in methods) + " |")
+    text = (f"# Lyapunov benchmark files ({args.per_file} per file, {args.time_limit:.0f} s limit per system "
+            f"and method)\n\n" + "\n".join(lines) + f"\n\n{json.dumps(meta)}\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
