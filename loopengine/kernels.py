@@ -24,10 +24,11 @@ from loopengine.errors import ConfigError, KernelError
 KernelFn = Callable[..., np.ndarray]
 
 
-def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2):
+def _c4free(objects, prompts, seed, threads, kick=0, rounds=0, round_kick=2, tabu=0, accept_worse=0.0):
     from loopengine import _core
 
-    return _core.c4_local_search(objects, seed, threads, int(kick), int(rounds), int(round_kick))
+    return _core.c4_local_search(objects, seed, threads, int(kick), int(rounds), int(round_kick), int(tabu),
+                                 float(accept_worse))
 
 
 # name -> callable with the kernel signature

@@ -34,6 +34,16 @@ def derived_seed(seed: int, generation: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, generation, purpose]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def thread_count(execution, which: str) -> int:
+    """execution.torch_threads / kernel_threads when set, else the shared execution.threads."""
+    value = getattr(execution, which)
+    return execution.threads if value is None else value
+
+
+def reached_best_known(score: float | None, best_known: float | None) -> bool:
+    return score is not None and best_known is not None and score >= best_known
+
+
 @dataclass
 class LoopState:
     """Everything that crosses from one generation to the next (saved in each checkpoint)."""
@@ -52,8 +62,9 @@ class Loop:
         self.task, self.problem, self.kernel, self.run_dir = task, problem, kernel, run_dir
         self.quiet = quiet
         self.device = pick_device()
-        set_cpu_threads(task.execution.threads)
-        self.executor = make_executor(task.execution)
+        set_cpu_threads(thread_count(task.execution, "torch_threads"))
+        self.executor = make_executor(task.execution.model_copy(
+            update={"threads": thread_count(task.execution, "kernel_threads")}))
         torch.manual_seed(derived_seed(task.task.seed, 0, 0))  # initial weights follow the seed too
         self.model = Transformer(self.model_shape())
         self.model.to(self.device)
@@ -105,7 +116,7 @@ class Loop:
                  generator: torch.Generator) -> Pool:
         s = self.task.sampling
         tokens = sample(self.model, self.prompt_tokens(prompts, count), self.problem.max_answer_tokens(),
-                        temperature, s.batch_size, generator, self.device)
+                        temperature, s.batch_size, generator, self.device, self.problem.decoding_constraint())
         pool = self.problem.decode(tokens, prompts)
         pool.origin = np.full(len(pool), "sample", dtype=object)
         return pool
@@ -284,11 +295,27 @@ class Loop:
         self._last_pool = pool
         return metrics
 
+    def reached_target(self) -> bool:
+        """loop.stop_at_best_known: the best ever has reached the problem's best known value."""
+        return self.task.loop.stop_at_best_known and reached_best_known(
+            self.state.elites.best_score(), self.problem.best_known())
+
+    def first_generation_at_best_known(self) -> int | None:
+        """The first archived generation whose best_ever reached the best known value
+        (read from the metrics, so it survives resumes)."""
+        for g in archive.complete_generations(self.run_dir):
+            m = archive.read_metrics(self.run_dir, g)
+            if reached_best_known(m.get("best_ever"), m.get("best_known")):
+                return g
+        return None
+
     def run(self, until: int) -> dict[str, Any]:
         """Run generations up to (not including) `until`; return the problem's final summary."""
         with RunProgress(until, quiet=self.quiet) as progress:
             try:
                 for g in range(self.state.next_generation, until):
+                    if self.reached_target():  # checked first, so a resumed finished run stays finished
+                        break
                     progress.generation_done(self.generation(g, progress))
             finally:
                 self.executor.close()
@@ -297,6 +324,7 @@ class Loop:
         final_pool = getattr(self, "_last_pool", None) or self.state.elites.pool
         summary = self.problem.finalize(self.run_dir, final_pool) if final_pool is not None else {}
         summary = {"generations": len(archive.complete_generations(self.run_dir)),
-                   "best_ever": self.state.elites.best_score(), "best_known": self.problem.best_known(), **summary}
+                   "best_ever": self.state.elites.best_score(), "best_known": self.problem.best_known(),
+                   "best_known_reached_at_generation": self.first_generation_at_best_known(), **summary}
         archive.write_json(self.run_dir / "summary.json", summary)
         return summary
