@@ -170,7 +170,8 @@ def test_best_known_table():
     assert all(a <= b for a, b in zip(EX_C4, EX_C4[1:]))
 
 
-@pytest.mark.parametrize("name, n", [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30)])
+@pytest.mark.parametrize("name, n", [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30),
+                                     ("c4free_n40.toml", 40)])
 def test_presets_load_and_aim_at_their_size(name, n):
     task, _ = load_task(ROOT / "tasks" / name)
     assert task.problem["n"] == n
