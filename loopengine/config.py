@@ -47,6 +47,9 @@ class LoopSettings(Section):
         0.5, ge=0, le=1,
         description="conditional problems: share of fresh training examples drawn from the problem's generator",
     )
+    stop_at_best_known: bool = Field(
+        False, description="stop once the best score reaches the problem's best known value (summary.json "
+                           "records the generation that did)")
 
 
 class ModelSettings(Section):
@@ -121,6 +124,8 @@ class ExecutionSettings(Section):
     backend: Literal["local", "ray"] = "local"
     address: str | None = None
     threads: int = Field(0, ge=0, le=4096, description="0 = all cores")
+    torch_threads: int | None = Field(None, ge=0, le=4096, description="threads for model training/sampling (default: threads)")
+    kernel_threads: int | None = Field(None, ge=0, le=4096, description="threads for kernels and verifiers (default: threads)")
     chunk_size: int = Field(256, ge=1, le=MAX_ROWS, description="rows per kernel batch (fixes seeding, whatever the backend)")
     timeout_s: float = Field(600.0, gt=0, le=1e7, description="per kernel chunk; user kernels on every backend")
     retries: int = Field(2, ge=0, le=100, description="fresh workers a chunk may get after its worker died")

@@ -37,6 +37,10 @@ def derived_seed(seed: int, generation: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, generation, purpose]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def reached_best_known(score: float | None, best_known: float | None) -> bool:
+    return score is not None and best_known is not None and score >= best_known
+
+
 @dataclass
 class LoopState:
     """Everything that crosses from one generation to the next (saved in each checkpoint)."""
@@ -91,7 +95,7 @@ class Loop:
                  generator: torch.Generator) -> Pool:
         s = self.task.sampling
         tokens = sample(self.model, prompt_tokens(self.problem, prompts, count), self.problem.max_answer_tokens(),
-                        temperature, s.batch_size, generator, self.device)
+                        temperature, s.batch_size, generator, self.device, self.problem.decoding_constraint())
         pool = self.problem.decode(tokens, prompts)
         pool.origin = np.full(len(pool), "sample", dtype=object)
         return pool
@@ -218,11 +222,19 @@ class Loop:
         self.last_pool = pool
         return metrics
 
+    def reached_target(self) -> bool:
+        """loop.stop_at_best_known: the best ever has reached the problem's best known value."""
+        return self.task.loop.stop_at_best_known and reached_best_known(
+            self.state.elites.best_score(), self.problem.best_known())
+
     def run(self, until: int) -> None:
-        """Run generations up to (not including) `until`."""
+        """Run generations up to (not including) `until`, or until the best known value is
+        reached when the task says to stop there."""
         with RunProgress(until, quiet=self.quiet) as progress:
             try:
                 for g in range(self.state.next_generation, until):
+                    if self.reached_target():  # checked first, so a resumed finished run stays finished
+                        break
                     progress.generation_done(self.generation(g, progress))
             finally:
                 self.executor.close()

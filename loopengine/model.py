@@ -42,6 +42,15 @@ class ModelShape:
     dropout: float = 0.0
 
 
+def mask_disallowed(logits: torch.Tensor, constraint) -> None:
+    """Set to -inf the logits of tokens the constraint forbids at this step. A row left
+    with no allowed token may always end, so sampling never sees an all -inf row."""
+    tokens_ok, eos_ok = constraint.allowed()
+    eos_ok = eos_ok | ~tokens_ok.any(dim=1)
+    logits[:, N_SPECIAL:N_SPECIAL + tokens_ok.shape[1]].masked_fill_(~tokens_ok, -math.inf)
+    logits[:, EOS].masked_fill_(~eos_ok, -math.inf)
+
+
 class Block(nn.Module):
     def __init__(self, shape: ModelShape) -> None:
         super().__init__()
@@ -108,11 +117,15 @@ class Transformer(nn.Module):
         max_new: int,
         temperature: float,
         generator: torch.Generator | None = None,
+        constraint=None,
     ) -> list[list[int]]:
         """Continue equal-length prefixes ([BOS] prompt [SEP]) until EOS or max_new tokens.
-        temperature 0 = greedy. Returns problem-token ids (engine id - N_SPECIAL) per row."""
+        temperature 0 = greedy. Returns problem-token ids (engine id - N_SPECIAL) per row.
+        `constraint`: the problem's decoding constraint (Problem.decoding_constraint) or None."""
         self.eval()
         b = prefix.shape[0]
+        if constraint is not None:
+            constraint.reset(b, prefix.device)
         max_new = min(max_new, self.shape.context - prefix.shape[1])
         caches: list = [[] for _ in self.blocks]
         logits = self(prefix, 0, caches)[:, -1]
@@ -122,6 +135,8 @@ class Transformer(nn.Module):
         pos = prefix.shape[1]
         for step in range(max_new):
             logits[:, banned] = -math.inf
+            if constraint is not None:
+                mask_disallowed(logits, constraint)
             if temperature <= 0:
                 nxt = logits.argmax(dim=-1)
             else:
@@ -130,6 +145,8 @@ class Transformer(nn.Module):
             nxt = torch.where(done, torch.full_like(nxt, EOS), nxt)
             out[:, step] = nxt
             done |= nxt == EOS
+            if constraint is not None:
+                constraint.update(torch.where(done, -1, nxt - N_SPECIAL))
             if bool(done.all()) or step == max_new - 1:
                 break
             logits = self(nxt[:, None], pos, caches)[:, -1]

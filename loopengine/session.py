@@ -15,7 +15,7 @@ from loopengine.errors import ArchiveError, ConfigError
 from loopengine.execution import make_executor
 from loopengine.kernel_params import check_kernel_params
 from loopengine.kernels import resolve_kernel
-from loopengine.loop import Loop, derived_seed
+from loopengine.loop import Loop, derived_seed, reached_best_known
 from loopengine.problems import make_problem
 from loopengine.problems.base import Problem
 from loopengine.runlock import run_lock
@@ -28,6 +28,22 @@ def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
                           "no search_starts(), so it cannot run without a model")
 
 
+def thread_count(execution, which: str) -> int:
+    """execution.torch_threads / kernel_threads when set, else the shared execution.threads."""
+    value = getattr(execution, which)
+    return execution.threads if value is None else value
+
+
+def first_generation_at_best_known(run_dir: Path) -> int | None:
+    """The first archived generation whose best_ever reached the best known value (read from
+    the metrics, so it survives resumes)."""
+    for g in archive.complete_generations(run_dir):
+        m = archive.read_metrics(run_dir, g)
+        if reached_best_known(m.get("best_ever"), m.get("best_known")):
+            return g
+    return None
+
+
 def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool) -> Loop:
     problem = make_problem(task.task.problem, task.problem, source, task_dir)
     kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir,
@@ -35,14 +51,15 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
     check_kernel_params(kernel, {"params": task.kernel.params, "elite_params": task.kernel.elite_params}, source)
     check_search_only(task, problem, source)
     device = model_lib.pick_device()
-    model_lib.set_cpu_threads(task.execution.threads)
+    model_lib.set_cpu_threads(thread_count(task.execution, "torch_threads"))
+    executor = make_executor(task.execution.model_copy(update={"threads": thread_count(task.execution, "kernel_threads")}))
     model = optimizer = None
     if task.model.enabled:
         try:
             model, optimizer = model_lib.build(task, problem, derived_seed(task.task.seed, 0, 0), device)
         except ValueError as exc:  # e.g. model.width not a multiple of model.heads
             raise ConfigError(source, "model", str(exc)) from None
-    return Loop(task, problem, kernel, make_executor(task.execution), run_dir, model, optimizer, device, quiet=quiet)
+    return Loop(task, problem, kernel, executor, run_dir, model, optimizer, device, quiet=quiet)
 
 
 def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
@@ -51,7 +68,8 @@ def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
     final_pool = loop.last_pool or loop.state.elites.pool
     summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
     summary = {"generations": len(archive.complete_generations(run_dir)),
-               "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(), **summary}
+               "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(),
+               "best_known_reached_at_generation": first_generation_at_best_known(run_dir), **summary}
     archive.write_json(run_dir / "summary.json", summary)
     return summary
 

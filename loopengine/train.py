@@ -185,9 +185,11 @@ def sample(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device,
+    constraint=None,
 ) -> list[list[int]]:
     """Answers for each prompt (problem ids). Prompts are grouped by length so every batch
-    shares one prefix length and needs no padding mask."""
+    shares one prefix length and needs no padding mask. `constraint`: the problem's decoding
+    constraint (Problem.decoding_constraint), reset for every batch; None = unconstrained."""
     answers: list[list[int] | None] = [None] * len(prompts)
     by_len: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
@@ -199,6 +201,6 @@ def sample(
             prefix = torch.tensor(
                 [[BOS] + [t + N_SPECIAL for t in prompts[i]] + [SEP] for i in chunk], dtype=torch.long, device=device
             )
-            for i, ans in zip(chunk, model.generate(prefix, max_answer + 1, temperature, generator)):
+            for i, ans in zip(chunk, model.generate(prefix, max_answer + 1, temperature, generator, constraint)):
                 answers[i] = ans
     return answers  # type: ignore[return-value]

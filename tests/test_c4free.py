@@ -39,7 +39,7 @@ def networkx_has_c4(row: np.ndarray, n: int) -> bool:
     return any(len(c) == 4 for c in nx.simple_cycles(graph, length_bound=4))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 9, 16, 27, 40, 64])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 9, 16, 27, 40, 63, 64, 65, 90, 127, 128])
 def test_output_is_c4_free_and_maximal(n):
     start = random_graphs(n, 60 if n < 40 else 12, seed=1)
     out = _core.c4_local_search(start, seed=11, threads=2)
@@ -62,12 +62,39 @@ def test_tiny_graphs_have_their_only_answers():
     assert (out.sum(axis=1) == EX_C4[3]).all()
 
 
-@pytest.mark.parametrize("params", [{}, {"kick": 3}, {"rounds": 40, "round_kick": 2}, {"kick": 2, "rounds": 20, "round_kick": 4}])
+PARAMS = [{}, {"kick": 3}, {"rounds": 40, "round_kick": 2}, {"kick": 2, "rounds": 20, "round_kick": 4},
+          {"rounds": 60, "round_kick": 1, "tabu": 5}, {"rounds": 60, "round_kick": 2, "tabu": 3, "accept_worse": 0.3}]
+
+
+@pytest.mark.parametrize("params", PARAMS)
 def test_every_parameter_combination_keeps_the_contract(params):
     n = 18
     start = random_graphs(n, 40, seed=2)
     out = _core.c4_local_search(start, 5, 2, **params)
     assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+
+
+@pytest.mark.parametrize("n", [64, 65, 100, 128])
+@pytest.mark.parametrize("params", PARAMS[2:])
+def test_iterated_search_stays_c4_free_and_maximal_on_wide_bitsets(n, params):
+    # the rounds regrow only the pairs a kick freed, and tabu skips some: the final graph
+    # must still be maximal, which the independent A^3 check would catch
+    start = random_graphs(n, 3, seed=12)
+    out = _core.c4_local_search(start, 8, 2, **params)
+    assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+
+
+def test_search_from_a_planted_graph_keeps_it_when_nothing_is_kicked():
+    # a C4-free maximal graph at n = 100 is left alone by repair + growth
+    first = _core.c4_local_search(random_graphs(100, 2, seed=13), 3, 1)
+    assert np.array_equal(_core.c4_local_search(first, 4, 1), first)
+
+
+def test_tabu_and_worse_moves_still_never_return_less_than_the_start():
+    start = random_graphs(30, 20, seed=14)
+    plain = _core.c4_local_search(start, 9, 2).sum(axis=1)
+    walked = _core.c4_local_search(start, 9, 2, rounds=300, round_kick=1, tabu=10, accept_worse=0.5).sum(axis=1)
+    assert (walked >= plain).all() and walked.sum() > plain.sum()
 
 
 def test_same_seed_same_output_whatever_the_threads():
@@ -98,13 +125,19 @@ def test_kernel_rejects_bad_input():
         _core.c4_local_search(np.zeros((2, 7), np.uint8), 0)
     with pytest.raises(ValueError, match=">= 0"):
         _core.c4_local_search(np.zeros((2, 6), np.uint8), 0, rounds=-1)
+    with pytest.raises(ValueError, match=">= 0"):
+        _core.c4_local_search(np.zeros((2, 6), np.uint8), 0, tabu=-1)
+    with pytest.raises(ValueError, match="accept_worse"):
+        _core.c4_local_search(np.zeros((2, 6), np.uint8), 0, accept_worse=1.5)
+    with pytest.raises(ValueError, match="1..128"):
+        _core.c4_local_search(np.zeros((1, 129 * 128 // 2), np.uint8), 0)
 
 
 def test_registry_kernel_passes_task_parameters():
     kernel = resolve_kernel("c4free", None)
     start = random_graphs(16, 10, seed=6)
-    got = kernel(start, None, 3, 2, {"kick": 1, "rounds": 10, "round_kick": 3})
-    assert np.array_equal(got, _core.c4_local_search(start, 3, 2, 1, 10, 3))
+    got = kernel(start, None, 3, 2, {"kick": 1, "rounds": 10, "round_kick": 3, "tabu": 2, "accept_worse": 0.1})
+    assert np.array_equal(got, _core.c4_local_search(start, 3, 2, 1, 10, 3, 2, 0.1))
 
 
 def test_verifier_agrees_with_networkx():
@@ -137,7 +170,8 @@ def test_best_known_table():
     assert all(a <= b for a, b in zip(EX_C4, EX_C4[1:]))
 
 
-@pytest.mark.parametrize("name, n", [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30)])
+@pytest.mark.parametrize("name, n", [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30),
+                                     ("c4free_n40.toml", 40)])
 def test_presets_load_and_aim_at_their_size(name, n):
     task, _ = load_task(ROOT / "tasks" / name)
     assert task.problem["n"] == n

@@ -31,7 +31,7 @@ BASE = '[task]\nname = "t"\nproblem = "c4free"\n'
         (BASE + "[model]\nlayerz = 2\n", "model.layerz", "unknown key"),
         (BASE + '[model]\nlayers = "two"\n', "model.layers", "integer"),
         (BASE + "[model]\nlayers = 0\n", "model.layers", "greater than or equal to 1"),
-        (BASE + "[problem]\nn = 65\n", "problem.n", "less than or equal to 64"),
+        (BASE + "[problem]\nn = 129\n", "problem.n", "less than or equal to 128"),
         (BASE + "[problem]\nm = 3\n", "problem.m", "unknown key"),
         ('[task]\nproblem = "c4free"\n', "task.name", "required key is missing"),
         ('[task]\nname = "t"\nproblem = "nosuch"\n', "task.problem", "built-in problem"),

@@ -138,6 +138,12 @@ class Problem:
     def best_file_suffix(self) -> str:
         return "txt"
 
+    def decoding_constraint(self) -> Any:
+        """Optional: an object that restricts what the model may emit while sampling, with
+        `reset(batch, device)`, `allowed() -> (tokens (batch, vocab) bool, eos (batch,) bool)`
+        and `update(tokens)` (the problem ids just emitted). None (default) = no constraint."""
+        return None
+
     def model_metrics(self, generate, rng: np.random.Generator) -> dict[str, Any]:
         """Extra metrics measured with the trained model at the end of a generation
         (e.g. held-out accuracy). `generate(prompts) -> Pool` samples answers greedily."""

@@ -1,0 +1,159 @@
+"""Does the model earn its place? The same local-search budget from three kinds of start.
+
+For each n:
+1. elites: the best distinct (non-isomorphic) graphs found by the kernel alone from random
+   starts within --elite-seconds: "the best constructions found so far";
+2. a transformer (the loop's model, same encoding and decoding) is trained on them;
+3. three arms of --starts starts each go through the *same* kernel call (same rounds, kick
+   per round and tabu; only the starts differ):
+   (a) model: raw samples of the trained model,
+   (b) random: the problem's random starts (generation 0 of a run),
+   (c) elites: the elites themselves, --perturb-kick random edges removed first.
+The table gives, per arm, the final edge counts (mean, best, how many reach the best),
+the number of non-isomorphic results and a histogram; the raw samples' own validity and
+edge counts are printed too. The model wins only if (a) beats (b) on mean and best.
+
+    python benchmarks/model_vs_random_starts.py [--n 35 40 45] [--starts 100] [--rounds 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+
+from loopengine import _core
+from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.problems.c4free.canonical import canonical_graph_keys
+from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
+from loopengine.train import TwoSetSampler, from_pool, sample, train_steps
+
+
+def search(objects: np.ndarray, seed: int, args, kick: int = 0) -> np.ndarray:
+    return _core.c4_local_search(np.ascontiguousarray(objects), seed, args.threads, kick, args.rounds,
+                                 args.round_kick, args.tabu, args.accept_worse)
+
+
+def find_elites(problem: C4Free, rng: np.random.Generator, args) -> tuple[np.ndarray, int]:
+    """Batches of random starts through the kernel until the time is up; the best distinct."""
+    found, searched, t0 = [], 0, time.perf_counter()
+    while time.perf_counter() - t0 < args.elite_seconds:
+        starts = problem.initial_pool(rng, args.starts).objects
+        found.append(search(starts, int(rng.integers(2**62)), args))
+        searched += len(starts)
+    objects = np.concatenate(found)
+    objects = objects[c4_free_mask(objects, problem.n)]
+    order = np.argsort(-objects.sum(axis=1), kind="stable")
+    keys, keep = canonical_graph_keys(objects[order], problem.n), {}
+    for i, k in zip(order, keys):
+        keep.setdefault(k, i)
+        if len(keep) == args.elites:
+            break
+    return objects[list(keep.values())], searched
+
+
+def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer, float, float]:
+    torch.manual_seed(args.seed)
+    shape = ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=problem.max_answer_tokens() + 3,
+                       layers=args.layers, heads=args.heads, width=args.width)
+    model = Transformer(shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    examples = [([], np.flatnonzero(row).tolist()) for row in elites]
+    t0 = time.perf_counter()
+    loss = train_steps(model, optimizer, TwoSetSampler(from_pool(examples), []), args.train_steps,
+                       args.batch_size, np.random.default_rng(args.seed), torch.device("cpu"))
+    return model, loss, time.perf_counter() - t0
+
+
+def model_samples(problem: C4Free, model: Transformer, count: int, args) -> np.ndarray:
+    generator = torch.Generator().manual_seed(args.seed)
+    tokens = sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), args.temperature, 128,
+                    generator, torch.device("cpu"), problem.decoding_constraint())
+    return problem.decode(tokens).objects
+
+
+def describe(name: str, problem: C4Free, objects: np.ndarray, seconds: float | None, known) -> str:
+    valid = c4_free_mask(objects, problem.n)
+    edges = objects.sum(axis=1)
+    e = edges[valid]
+    distinct = len(set(canonical_graph_keys(objects[valid], problem.n)))
+    best = int(e.max()) if len(e) else 0
+    hist = " ".join(f"{k}:{v}" for k, v in sorted(Counter(e.tolist()).items(), reverse=True)[:8])
+    time_s = "-" if seconds is None else f"{seconds:.1f}"
+    return (f"| {name} | {valid.mean():.2f} | {e.mean() if len(e) else 0:.2f} | {e.std() if len(e) else 0:.2f} | "
+            f"{best} | {int((e == best).sum())} | {distinct} | {known} | {time_s} | {hist} |")
+
+
+def run(n: int, args) -> None:
+    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained))
+    rng = np.random.default_rng([args.seed, n])
+    t0 = time.perf_counter()
+    elites, searched = find_elites(problem, rng, args)
+    elite_s = time.perf_counter() - t0
+    model, loss, train_s = train_model(problem, elites, args)
+    t0 = time.perf_counter()
+    raw = model_samples(problem, model, args.starts, args)
+    sample_s = time.perf_counter() - t0
+    known = problem.best_known()
+    known = "-" if known is None else f"{known:.0f}"
+    copies = len(set(canonical_graph_keys(raw, problem.n)) & set(canonical_graph_keys(elites, problem.n)))
+
+    seed = int(rng.integers(2**62))  # one kernel seed for all three arms
+    arms = {"(a) model samples": (raw, 0), "(b) random starts": (problem.initial_pool(rng, args.starts).objects, 0),
+            "(c) perturbed elites": (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)}
+    print(f"\n## n = {n}\n")
+    print(f"elites: {len(elites)} distinct graphs from {searched} random-start searches in {elite_s:.0f} s "
+          f"(edges {int(elites.sum(1).min())}..{int(elites.sum(1).max())}, mean {elites.sum(1).mean():.2f}); "
+          f"model trained {args.train_steps} steps in {train_s:.0f} s (final loss {loss:.3f}); "
+          f"{len(raw)} samples in {sample_s:.1f} s, {copies} of them isomorphic to a training graph.\n")
+    print("| starts | valid | mean edges | std | best | # at best | non-isomorphic | best known | kernel s | histogram (edges:count) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(describe("raw model samples (no search)", problem, raw, None, known))
+    print(describe("elites (training set)", problem, elites, None, known))
+    for name, (starts, kick) in arms.items():
+        t0 = time.perf_counter()
+        out = search(starts, seed, args, kick)
+        print(describe(name, problem, out, time.perf_counter() - t0, known), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[35, 40, 45])
+    ap.add_argument("--starts", type=int, default=100, help="starts per arm (and per elite-search batch)")
+    ap.add_argument("--elites", type=int, default=200, help="distinct best graphs that train the model")
+    ap.add_argument("--elite-seconds", type=float, default=60.0, help="kernel time spent finding the elites")
+    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--round-kick", type=int, default=2)
+    ap.add_argument("--tabu", type=int, default=0)
+    ap.add_argument("--accept-worse", type=float, default=0.0)
+    ap.add_argument("--perturb-kick", type=int, default=4, help="edges removed from each elite in arm (c)")
+    ap.add_argument("--train-steps", type=int, default=400)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--unconstrained", action="store_true", help="sample without the C4 decoding mask")
+    ap.add_argument("--threads", type=int, default=1, help="kernel threads (torch always uses 1)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print("# C4-free: local search from model samples vs random starts vs perturbed elites\n")
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} with "
+          f"{os.cpu_count()} cores (shared with other sessions; times are indicative), seed {args.seed}.")
+    print(f"Kernel per start: rounds {args.rounds}, round_kick {args.round_kick}, tabu {args.tabu}, "
+          f"accept_worse {args.accept_worse}; {args.starts} starts per arm; "
+          f"decoding {'unconstrained' if args.unconstrained else 'C4-constrained'}, temperature {args.temperature}; "
+          f"model {args.layers}x{args.width}, {args.train_steps} steps of {args.batch_size}.")
+    for n in args.n:
+        run(n, args)
+
+
+if __name__ == "__main__":
+    main()

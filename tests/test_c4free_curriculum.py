@@ -1,0 +1,63 @@
+"""Size curriculum (problem.seed_from) and stopping at the best known value."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from loopengine import _core
+from loopengine.cli import app
+from loopengine.errors import ConfigError
+from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
+
+from test_c4free import is_maximal
+
+runner = CliRunner()
+
+
+def run(task: Path, out: Path, *extra) -> Path:
+    result = runner.invoke(app, ["run", str(task), "--out", str(out), "--quiet", *extra])
+    assert result.exit_code == 0, result.output
+    return out / "tiny-3"
+
+
+def test_seeding_n_plus_one_from_a_run_at_n_gives_valid_graphs(tiny_task, tmp_path):
+    source = run(tiny_task, tmp_path / "runs", "--generations", "1")  # n = 8
+    problem = C4Free(C4FreeSettings(n=9, seed_from=str(source), seed_count=5))
+    pool = problem.initial_pool(np.random.default_rng(0), 12)
+    assert pool.objects.shape == (12, 36)
+    assert c4_free_mask(pool.objects, 9).all()
+    # the new vertex (8) starts isolated, and the graphs are the run's best at n = 8
+    iu, ju = np.triu_indices(9, k=1)
+    assert not pool.objects[:, ju == 8].any()
+    assert pool.objects.sum(axis=1).max() == 11  # ex(8; C4), which the tiny run reaches
+    searched = _core.c4_local_search(pool.objects, 1, 1, rounds=20)
+    assert c4_free_mask(searched, 9).all() and is_maximal(searched, 9).all()
+    assert (searched.sum(axis=1) >= pool.objects.sum(axis=1)).all()
+
+
+def test_seed_from_errors_name_the_key(tiny_task, tmp_path):
+    with pytest.raises(ConfigError, match="problem.seed_from.*candidates.parquet"):
+        C4Free(C4FreeSettings(n=9, seed_from=str(tmp_path / "nowhere"))).initial_pool(np.random.default_rng(0), 3)
+    source = run(tiny_task, tmp_path / "runs", "--generations", "1")
+    with pytest.raises(ConfigError, match="fewer vertices than n = 8"):
+        C4Free(C4FreeSettings(n=8, seed_from=str(source))).initial_pool(np.random.default_rng(0), 3)
+
+
+def test_a_curriculum_run_runs(tiny_task, tmp_path):
+    source = run(tiny_task, tmp_path / "small", "--generations", "1")
+    run_dir = run(tiny_task, tmp_path / "big", "--generations", "1", "--set", "problem.n=9",
+                  "--set", f"problem.seed_from='{source}'")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_ever"] >= 11  # at least the seed graphs (ex(9; C4) = 13)
+
+
+def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
+    run_dir = run(tiny_task, tmp_path / "runs", "--generations", "3", "--set", "loop.stop_at_best_known=true",
+                  "--set", "execution.torch_threads=1", "--set", "execution.kernel_threads=2")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_ever"] == 11 and summary["best_known_reached_at_generation"] == 0
+    assert summary["generations"] == 1
