@@ -2,7 +2,8 @@
 arXiv 2410.08304): for each file, the fraction of systems certified by
   loop       the loop's search and certification machinery for one system, without a trained
              model (Problem in mode "one": random V starts -> C++ local search -> sampler ->
-             exact SOS certification of the best few), V degree 4 then 6;
+             exact SOS certification of the best few), V degree 4 then 6, repeated from
+             fresh random starts while at least 20% of the time limit is left;
   baseline   direct SOS search with V unknown (baseline.py, findlyap style, degrees 2..6);
   reference  the V shipped with each system, through the same exact check as `loopengine check`.
 "Certified" = globally asymptotically stable or globally stable (exact rational SOS proofs for
@@ -50,10 +51,12 @@ def method_loop(n, f, v_ref, seed, time_limit):
     from loopengine.problems.lyapunov.polynomials import poly_text, system_degree
 
     start, status = time.perf_counter(), "none found"
-    for v_degree in (4, 6):
+    # V degree 4 then 6; while time is left, again from fresh random starts (next seed)
+    for attempt, v_degree in ((a, d) for a in range(100) for d in (4, 6)):
         left = time_limit - (time.perf_counter() - start)
-        if left <= 0:
+        if left <= 0.2 * time_limit:
             break
+        seed += attempt * (v_degree == 4)  # seeds 0, 1, 3, 6, ...: distinct, reproducible
         problem = make_problem("lyapunov", {
             "mode": "one", "f": [poly_text(eq, "**") for eq in f], "v_degree": v_degree,
             "f_degree": max(1, system_degree(f)), "max_terms": 12, "coef_bound": 50, "start_terms": 4,
