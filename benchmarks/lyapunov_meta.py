@@ -2,7 +2,8 @@
 arXiv 2410.08304): for each file, the fraction of systems certified by
   loop       the loop's search and certification machinery for one system, without a trained
              model (Problem in mode "one": random V starts -> C++ local search -> sampler ->
-             exact SOS certification of the best few), V degree 4 then 6;
+             exact SOS certification of the best few), V degree 4 then 6, repeated from
+             fresh random starts while at least 20% of the time limit is left;
   baseline   direct SOS search with V unknown (baseline.py, findlyap style, degrees 2..6);
   reference  the V shipped with each system, through the same exact check as `loopengine check`.
 "Certified" = globally asymptotically stable or globally stable (exact rational SOS proofs for
@@ -41,7 +42,7 @@ def method_baseline(n, f, v_ref, seed, time_limit):
     return find_lyapunov(f, n, max_degree=6, time_limit=time_limit).status
 
 
-def method_loop(n, f, v_ref, seed, time_limit):
+def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6)):
     import numpy as np
 
     from loopengine.problems import make_problem
@@ -50,10 +51,12 @@ def method_loop(n, f, v_ref, seed, time_limit):
     from loopengine.problems.lyapunov.polynomials import poly_text, system_degree
 
     start, status = time.perf_counter(), "none found"
-    for v_degree in (4, 6):
+    # V degrees in order (4 then 6 by default); while time is left, again from fresh random starts
+    for attempt, v_degree in ((a, d) for a in range(100) for d in degrees):
         left = time_limit - (time.perf_counter() - start)
-        if left <= 0:
+        if left <= 0.2 * time_limit:
             break
+        seed += attempt * (v_degree == degrees[0])  # seeds 0, 1, 3, 6, ...: distinct, reproducible
         problem = make_problem("lyapunov", {
             "mode": "one", "f": [poly_text(eq, "**") for eq in f], "v_degree": v_degree,
             "f_degree": max(1, system_degree(f)), "max_terms": 12, "coef_bound": 50, "start_terms": 4,
@@ -104,6 +107,7 @@ def main() -> None:
     ap.add_argument("--methods", default="reference,baseline,loop")
     ap.add_argument("--files", default=",".join(FILES))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loop-degrees", default="4,6", help="V degrees the loop tries, in order")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -121,6 +125,8 @@ def main() -> None:
             rec = {"file": fname, "index": i, "n": n}
             for m in methods:
                 extra = () if m == "reference" else (args.time_limit,)
+                if m == "loop":
+                    extra += (tuple(int(d) for d in args.loop_degrees.split(",")),)
                 rec[m], rec[m + "_s"] = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
             records.append(rec)
             print(json.dumps(rec), flush=True)
@@ -131,6 +137,7 @@ def main() -> None:
                           **{m + "_mean_s": round(sum(r[m + "_s"] for r in rows) / max(1, len(rows)), 2)
                              for m in methods}}
     meta = {"per_file": args.per_file, "time_limit_s": args.time_limit, "seed": args.seed,
+            "loop_degrees": args.loop_degrees,
             "wall_s": round(time.time() - started, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
             "load_average_end": os.getloadavg()}
     out = Path(args.out)
