@@ -21,13 +21,14 @@ import torch
 from loopengine import archive, metrics as M
 from loopengine.config import Task
 from loopengine.execution import make_executor
+from loopengine.fastdata import TokenMix, TokenSet, from_examples, from_token_arrays
 from loopengine.kernels import Kernel
 from loopengine.model import N_SPECIAL, ModelShape, Transformer, pick_device, set_cpu_threads
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 from loopengine.progress import RunProgress
 from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
-from loopengine.train import Example, TwoSetSampler, from_pool, sample, train_steps
+from loopengine.train import Example, sample, train_steps
 
 
 def derived_seed(seed: int, generation: int, purpose: int) -> int:
@@ -42,7 +43,7 @@ class LoopState:
     temperature: float = 1.0
     elites: EliteArchive = field(default_factory=lambda: EliteArchive(0))
     seen: set[int] = field(default_factory=set)  # fingerprints of every candidate so far (novelty)
-    repeated: list[Example] = field(default_factory=list)
+    repeated: dict = field(default_factory=dict)  # the two-set repeated set (TokenSet.to_dict)
     elapsed: float = 0.0
 
 
@@ -143,28 +144,22 @@ class Loop:
         timings["search"] = time.perf_counter() - t0
         return pool, n_samples, raw
 
-    def fresh_source(self, selected: list[Example], rng: np.random.Generator, budget: int):
+    def token_set(self, pool: Pool | None) -> TokenSet:
+        """A pool's training rows as tensors: written by the problem's C++ encoder when it
+        has one (encode_tokens), else collated once from its token lists."""
+        hook = getattr(self.problem, "encode_tokens", None)
+        if pool is not None and len(pool) and hook is not None:
+            return from_token_arrays(*hook(pool))
+        return from_examples(self.examples(pool), self.model.shape.context)
+
+    def token_mix(self, selected: TokenSet, rng: np.random.Generator, budget: int) -> TokenMix:
         """Fresh training examples: verified candidates of this generation, mixed (for
         conditional problems with a generator) with newly generated known-answer examples."""
         share = self.task.loop.generator_fraction if self.problem.conditional else 0.0
-        generated: list[Example] = []
+        generated = None
         if share > 0:
-            extra = self.problem.fresh_examples(rng, max(1, math.ceil(budget * share)))
-            generated = self.examples(extra)
-        if not generated:
-            return from_pool(selected)
-        if not selected:
-            share = 1.0
-        cursor = {"i": 0}
-        pick_selected = from_pool(selected)
-
-        def draw(r: np.random.Generator, size: int) -> list[Example]:
-            n_gen = int(r.binomial(size, share))
-            out = [generated[(cursor["i"] + j) % len(generated)] for j in range(n_gen)]
-            cursor["i"] += n_gen  # generated examples are each used once while they last
-            return out + pick_selected(r, size - n_gen)
-
-        return draw
+            generated = self.token_set(self.problem.fresh_examples(rng, max(1, math.ceil(budget * share))))
+        return TokenMix(generated, share, selected)
 
     def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
               progress: RunProgress) -> float:
@@ -173,19 +168,21 @@ class Loop:
         if steps == 0:
             return float("nan")
         budget = steps * t.batch_size
-        selected_ex = self.examples(selected)
-        fresh = self.fresh_source(selected_ex, rng, budget)
+        selected_set = self.token_set(selected)
+        mix = self.token_mix(selected_set, rng, budget)
         if t.repeat_set_size > 0:
             if g == 0 or not self.state.repeated:
                 # the repeated set is drawn once and kept for the whole run
                 source = self.problem.fresh_examples(rng, t.repeat_set_size) if self.problem.conditional else None
-                self.state.repeated = self.examples(source) if source is not None else selected_ex[: t.repeat_set_size]
-            sampler = TwoSetSampler(fresh, self.state.repeated, t.repeat_prob)
+                repeated = (self.token_set(source) if source is not None
+                            else selected_set.take(torch.arange(min(t.repeat_set_size, len(selected_set)))))
+                self.state.repeated = repeated.to_dict()
+            mix.repeated, mix.repeat_prob = TokenSet.from_dict(self.state.repeated), t.repeat_prob
         else:
-            elite_ex = self.examples(elite_rows)
-            sampler = TwoSetSampler(fresh, elite_ex, self.task.selection.elite_fraction if elite_ex else 0.0)
+            elites = self.token_set(elite_rows)
+            mix.repeated, mix.repeat_prob = elites, self.task.selection.elite_fraction if len(elites) else 0.0
         progress.phase(g, "training", total=steps)
-        return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
+        return train_steps(self.model, self.optimizer, mix, steps, t.batch_size, rng, self.device,
                            on_step=lambda s, loss: progress.advance(1, "steps"))
 
     def evaluated_samples(self, raw: Pool, pool: Pool, n_samples: int) -> Pool:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from loopengine.model import BOS, EOS, N_SPECIAL, PAD, SEP, Transformer
+
+if TYPE_CHECKING:
+    from loopengine.fastdata import TokenMix
 
 # One training example: (prompt token ids, answer token ids), problem ids (not engine ids).
 Example = tuple[list[int], list[int]]
@@ -37,6 +41,11 @@ class TwoSetSampler:
         # interleave so neither set sits at a fixed position in the batch
         order = rng.permutation(len(batch))
         return [batch[i] for i in order]
+
+    def batch(self, rng: np.random.Generator, size: int, context: int,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        examples = self.draw(rng, size)
+        return to_batch(examples, context, device) if examples else None
 
 
 def from_pool(examples: list[Example]) -> FreshSource:
@@ -71,7 +80,7 @@ def to_batch(examples: list[Example], context: int, device: torch.device) -> tup
 def train_steps(
     model: Transformer,
     optimizer: torch.optim.Optimizer,
-    sampler: TwoSetSampler,
+    sampler: TwoSetSampler | TokenMix,
     steps: int,
     batch_size: int,
     rng: np.random.Generator,
@@ -82,10 +91,10 @@ def train_steps(
     model.train()
     losses: list[float] = []
     for step in range(steps):
-        examples = sampler.draw(rng, batch_size)
-        if not examples:
+        drawn = sampler.batch(rng, batch_size, model.shape.context, device)
+        if drawn is None:
             break
-        x, y = to_batch(examples, model.shape.context, device)
+        x, y = drawn
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)

@@ -1,5 +1,6 @@
 """Two-set training (Charton & Kempe): the repeated-example sampler."""
 import numpy as np
+import torch
 import pytest
 
 from loopengine.train import TwoSetSampler, from_pool
@@ -107,6 +108,7 @@ def test_loop_keeps_one_repeated_set_for_the_whole_run(tmp_path):
     loop = build_loop(task, "t.toml", tmp_path, tmp_path / "run", quiet=True)
     with RunProgress(2, quiet=True) as progress:
         loop.train(0, None, None, np.random.default_rng(0), progress)
-        first = list(loop.state.repeated)
+        first = {k: v.clone() for k, v in loop.state.repeated.items()}
         loop.train(1, None, None, np.random.default_rng(1), progress)
-    assert len(first) == 40 and loop.state.repeated == first
+    assert len(first["ids"]) == 40
+    assert all(torch.equal(loop.state.repeated[k], first[k]) for k in first)

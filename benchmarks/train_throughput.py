@@ -1,0 +1,128 @@
+"""Training examples per second on the GCD task at the default model size, list path against
+the tensor path, in one run, with the ratio.
+
+    python benchmarks/train_throughput.py [--threads 2] [--steps 20] [--batch-sizes 128 512]
+
+"list path" is the loop as it was: examples encoded to Python lists (encode_prompts/encode),
+batches drawn by train.TwoSetSampler and collated by train.to_batch, AdamW without fused
+kernels, batch 128 (tasks/gcd.toml). The other rows change one thing at a time, so each
+factor shows: the tensor path (C++ tokens, loopengine/fastdata.py), larger batches, the
+fused AdamW, torch.compile. Every row includes its data preparation: examples are generated
+and encoded inside the timed region, as a generation of the loop does. Each row is timed
+best-of-`--repeat` over `--steps` optimizer steps after one warm-up step. CUDA rows are
+added when a GPU is present. Wall-clock: on a shared machine, compare rows of one run.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopengine.config import load_task
+from loopengine.fastdata import TokenMix, from_token_arrays
+from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.problems import make_problem
+from loopengine.train import TwoSetSampler, from_pool, train_steps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    tensor_path: bool
+    batch_size: int
+    fused_adam: bool = False
+    compile: bool = False
+
+
+def build(task, problem, device: torch.device, variant: Variant):
+    m = task.model
+    context = problem.max_prompt_tokens() + problem.max_answer_tokens() + 3
+    torch.manual_seed(0)
+    model = Transformer(ModelShape(len(problem.vocabulary()) + N_SPECIAL, context, m.layers, m.heads, m.width))
+    model.to(device)
+    kwargs = {"fused": True} if variant.fused_adam else {}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=task.train.lr, weight_decay=task.train.weight_decay, **kwargs)
+    runner = torch.compile(model) if variant.compile else model
+    return model, runner, optimizer
+
+
+def sampler_for(problem, variant: Variant, rng: np.random.Generator, examples: int):
+    """The data of one generation: `examples` generated rows, encoded the variant's way."""
+    pool = problem.fresh_examples(rng, examples)
+    if variant.tensor_path:
+        return TokenMix(from_token_arrays(*problem.encode_tokens(pool)), 1.0, None)
+    rows = list(zip(problem.encode_prompts(pool.prompts), problem.encode(pool)))
+    return TwoSetSampler(from_pool(rows), [], 0.0)
+
+
+def time_variant(task, problem, device, variant: Variant, steps: int, repeat: int) -> float:
+    """Best examples/s over `repeat` timed runs of `steps` steps (data preparation included)."""
+    model, runner, optimizer = build(task, problem, device, variant)
+    rng = np.random.default_rng(0)
+    train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
+                variant.batch_size, rng, device)  # warm-up (and compilation)
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
+        train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return steps * variant.batch_size / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", type=Path, default=ROOT / "tasks" / "gcd.toml")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
+    ap.add_argument("--steps", type=int, default=20, help="optimizer steps per timed run")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is kept)")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512, 1024])
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up on a CPU)")
+    args = ap.parse_args()
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    task, _ = load_task(args.task, [])
+    problem = make_problem(task.task.problem, task.problem, args.task)
+    base = task.train.batch_size
+    variants = [Variant(f"list path, batch {base} (before)", False, base),
+                Variant(f"tensor path, batch {base}", True, base)]
+    variants += [Variant(f"tensor path, batch {b}", True, b) for b in args.batch_sizes if b != base]
+    variants += [Variant(f"tensor path, batch {b}, fused AdamW", True, b, fused_adam=True) for b in args.batch_sizes]
+    if args.compile:
+        variants += [Variant(f"tensor path, batch {b}, fused AdamW, compiled", True, b, True, True)
+                     for b in args.batch_sizes]
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    m = task.model
+    print(f"task {args.task.name}: model {m.layers} layers x width {m.width}, {m.heads} heads; "
+          f"CPU threads {threads}; {args.steps} steps per run, best of {args.repeat}")
+    print(f"{'device':<7}{'variant':<48}{'examples/s':>12}{'vs before':>11}")
+    for device in devices:
+        before = None
+        for v in variants:
+            if v.fused_adam and device.type == "cpu" and not _fused_adam_on_cpu():
+                continue
+            rate = time_variant(task, problem, device, v, args.steps, args.repeat)
+            before = before or rate
+            print(f"{device.type:<7}{v.name:<48}{rate:>12.0f}{rate / before:>10.2f}x", flush=True)
+
+
+def _fused_adam_on_cpu() -> bool:
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+        return True
+    except (RuntimeError, TypeError):
+        return False
+
+
+if __name__ == "__main__":
+    main()
