@@ -282,9 +282,10 @@ class GCD(IntegerProblem):
 
     def summary_rows(self, m: dict[str, Any]) -> list[list[Any]]:
         shown = ", ".join(map(str, m["learned_gcds"][:30])) + (" ..." if len(m["learned_gcds"]) > 30 else "")
-        ceiling = [[f"ceiling for base {self.settings.base} (gcd primes all divide the base)", f"{m['ceiling']:.2%}"]]
+        ceiling = ([[f"ceiling for base {self.settings.base} (gcd primes all divide the base)", f"{m['ceiling']:.2%}"]]
+                   if "ceiling" in m else [])
         return [
-            *(ceiling if "ceiling" in m else []),
+            *ceiling,
             [f"gcds <= {self.settings.classes} predicted correctly", str(m["correct_gcds"])],
             ["learned gcds", shown or "-"],
             ["predictions following the divisor rule", f"{m['rule_agreement']:.2%}"],
