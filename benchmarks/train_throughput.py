@@ -40,6 +40,7 @@ class Variant:
     batch_size: int
     fused_adam: bool = False
     compile: bool = False
+    answer_only: bool = True
 
 
 def build(task, problem, device: torch.device, variant: Variant):
@@ -68,12 +69,13 @@ def time_variant(task, problem, device, variant: Variant, steps: int, repeat: in
     model, runner, optimizer = build(task, problem, device, variant)
     rng = np.random.default_rng(0)
     train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
-                variant.batch_size, rng, device)  # warm-up (and compilation)
+                variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
     best = math.inf
     for _ in range(repeat):
         start = time.perf_counter()
         sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
-        train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device)
+        train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
+                    answer_only=variant.answer_only)
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
@@ -92,9 +94,11 @@ def main() -> None:
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     task, _ = load_task(args.task, [])
+    m = task.model
     problem = make_problem(task.task.problem, task.problem, args.task)
     base = task.train.batch_size
-    variants = [Variant(f"list path, batch {base} (before)", False, base),
+    variants = [Variant(f"list path, batch {base} (before)", False, base, answer_only=False),
+                Variant(f"tensor path, batch {base}, full forward", True, base, answer_only=False),
                 Variant(f"tensor path, batch {base}", True, base)]
     variants += [Variant(f"tensor path, batch {b}", True, b) for b in args.batch_sizes if b != base]
     variants += [Variant(f"tensor path, batch {b}, fused AdamW", True, b, fused_adam=True) for b in args.batch_sizes]
@@ -102,9 +106,11 @@ def main() -> None:
         variants += [Variant(f"tensor path, batch {b}, fused AdamW, compiled", True, b, True, True)
                      for b in args.batch_sizes]
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    m = task.model
     print(f"task {args.task.name}: model {m.layers} layers x width {m.width}, {m.heads} heads; "
           f"CPU threads {threads}; {args.steps} steps per run, best of {args.repeat}")
+    print(f"matmul-bound estimate: {matmul_bound(task, problem, base):.0f} examples/s at batch {base}: the "
+          f"multiply-adds of a full forward+backward, all at the rate of one "
+          f"(batch*tokens x {m.width}) @ ({m.width} x {4 * m.width}) matmul")
     print(f"{'device':<7}{'variant':<48}{'examples/s':>12}{'vs before':>11}")
     for device in devices:
         before = None
@@ -114,6 +120,22 @@ def main() -> None:
             rate = time_variant(task, problem, device, v, args.steps, args.repeat)
             before = before or rate
             print(f"{device.type:<7}{v.name:<48}{rate:>12.0f}{rate / before:>10.2f}x", flush=True)
+
+
+def matmul_bound(task, problem, batch_size: int, repeat: int = 20) -> float:
+    """Examples/s if all the matmul work of a full-forward step ran as fast as one large
+    matmul of the model's own shape: the most any data path can give at this model size and
+    thread count (the answer-only forward does about a third less of that work)."""
+    w, layers = task.model.width, task.model.layers
+    tokens = problem.max_prompt_tokens() + 2 + 2  # BOS, SEP and a typical 2-token answer
+    a, b = torch.randn(batch_size * tokens, w), torch.randn(w, 4 * w)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    flops = 2 * a.shape[0] * w * 4 * w * repeat / (time.perf_counter() - start)
+    per_token = 6 * (12 * w * w * layers + w * len(problem.vocabulary()))  # forward + backward
+    return flops / (per_token * tokens)
 
 
 def _fused_adam_on_cpu() -> bool:

@@ -77,6 +77,12 @@ def to_batch(examples: list[Example], context: int, device: torch.device) -> tup
     return x.to(device), y.to(device)
 
 
+def first_target(targets: torch.Tensor) -> int:
+    """The first position of the batch that carries a loss (-100 marks the others)."""
+    has = (targets != -100).any(dim=0)
+    return int(has.to(torch.int8).argmax()) if bool(has.any()) else 0
+
+
 def train_steps(
     model: Transformer,
     optimizer: torch.optim.Optimizer,
@@ -86,8 +92,11 @@ def train_steps(
     rng: np.random.Generator,
     device: torch.device,
     on_step: Callable[[int, float], None] | None = None,
+    answer_only: bool = True,
 ) -> float:
-    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps."""
+    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps.
+    answer_only: the model's last block computes only the rows from the batch's first
+    target on (the loss is the same; False is the full forward, kept for benchmarks)."""
     model.train()
     losses: list[float] = []
     for step in range(steps):
@@ -95,7 +104,8 @@ def train_steps(
         if drawn is None:
             break
         x, y = drawn
-        logits = model(x)
+        first = first_target(y) if answer_only else 0
+        logits, y = model(x, keep_from=first), y[:, first:]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -88,3 +88,29 @@ def test_zero_answer_is_a_sign_and_one_digit():
     p = make_problem("gcd", {}, "task.toml")
     ts = from_token_arrays(*p.encode_tokens(pool))
     assert len(ts) == 3 and ts.lengths.tolist() == [2 + 2 * (1 + p.prompt_digits) + 2] * 3
+
+
+def test_answer_only_forward_matches_the_full_forward():
+    from loopengine.model import ModelShape, Transformer
+    from loopengine.train import first_target, train_steps
+
+    torch.manual_seed(0)
+    shape = ModelShape(vocab=40, context=CONTEXT, layers=2, heads=2, width=16)
+    ts = from_examples(examples_of(np.random.default_rng(4), 24, prompt_len=6), CONTEXT)
+    x, y = ts.batch(torch.device("cpu"))
+    first = first_target(y)
+    assert first == 7  # BOS + 6 prompt tokens, then SEP predicts the first answer token
+    model = Transformer(shape)
+    assert torch.allclose(model(x, keep_from=first), model(x)[:, first:], atol=1e-5)
+    # and training with it follows the full-forward run step for step
+    losses = []
+    for answer_only in (True, False):
+        torch.manual_seed(1)
+        m = Transformer(shape)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+        mix = TokenMix(ts, 1.0, None)
+        got = []
+        train_steps(m, opt, mix, 5, 8, np.random.default_rng(2), torch.device("cpu"),
+                    on_step=lambda s, loss: got.append(loss), answer_only=answer_only)
+        losses.append(got)
+    assert np.allclose(losses[0], losses[1], atol=1e-4)
