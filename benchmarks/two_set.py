@@ -64,7 +64,9 @@ def main() -> None:
     for task in args.tasks:
         for label, size, prob in arms:
             print(f"running {task} {label} (S={size}, p={prob}, {budget:,} examples)...", flush=True)
-            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), args.generations)
+            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), args.generations,
+                               on_generation=lambda m: print(f"  gen {m['generation']}  {m['wall'] / 60:.1f} min  "
+                                                             f"accuracy {m['model']['accuracy']:.2%}", flush=True))
             curve = [((m["generation"] + 1) * args.steps * args.batch_size, m["model"]["accuracy"]) for m in history]
             last = history[-1]["model"]
             results.append({"task": task, "arm": label, "S": size, "p": prob, "examples": budget,
