@@ -28,7 +28,7 @@ from loopengine.config import load_task
 from loopengine.fastdata import TokenMix, from_token_arrays
 from loopengine.model import N_SPECIAL, ModelShape, Transformer
 from loopengine.problems import make_problem
-from loopengine.train import TwoSetSampler, from_pool, train_steps
+from loopengine.train import TwoSetSampler, adamw_options, from_pool, train_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,22 +64,26 @@ def sampler_for(problem, variant: Variant, rng: np.random.Generator, examples: i
     return TwoSetSampler(from_pool(rows), [], 0.0)
 
 
-def time_variant(task, problem, device, variant: Variant, steps: int, repeat: int) -> float:
-    """Best examples/s over `repeat` timed runs of `steps` steps (data preparation included)."""
+def time_variant(task, problem, device, variant: Variant, steps: int, repeat: int) -> tuple[float, float]:
+    """Best examples per wall second and per CPU second of this process over `repeat` timed
+    runs of `steps` steps (data preparation included). On a shared machine the CPU-second
+    rate is the steadier one: it does not count the time other programs held the cores."""
     model, runner, optimizer = build(task, problem, device, variant)
     rng = np.random.default_rng(0)
     train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
                 variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
-    best = math.inf
+    best_wall = best_cpu = math.inf
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
         train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
                     answer_only=variant.answer_only)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return steps * variant.batch_size / best
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    examples = steps * variant.batch_size
+    return examples / best_wall, examples / best_cpu
 
 
 def main() -> None:
@@ -108,18 +112,19 @@ def main() -> None:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"task {args.task.name}: model {m.layers} layers x width {m.width}, {m.heads} heads; "
           f"CPU threads {threads}; {args.steps} steps per run, best of {args.repeat}")
-    print(f"matmul-bound estimate: {matmul_bound(task, problem, base):.0f} examples/s at batch {base}: the "
+    print(f"matmul-bound estimate: {matmul_bound(task, problem, base):.0f} examples/CPU-s at batch {base}: the "
           f"multiply-adds of a full forward+backward, all at the rate of one "
           f"(batch*tokens x {m.width}) @ ({m.width} x {4 * m.width}) matmul")
-    print(f"{'device':<7}{'variant':<48}{'examples/s':>12}{'vs before':>11}")
+    print(f"{'device':<7}{'variant':<44}{'examples/s':>11}{'vs before':>10}{'ex/CPU-s':>10}{'vs before':>10}")
     for device in devices:
         before = None
         for v in variants:
-            if v.fused_adam and device.type == "cpu" and not _fused_adam_on_cpu():
+            if v.fused_adam and not adamw_options():
                 continue
-            rate = time_variant(task, problem, device, v, args.steps, args.repeat)
-            before = before or rate
-            print(f"{device.type:<7}{v.name:<48}{rate:>12.0f}{rate / before:>10.2f}x", flush=True)
+            rate, cpu_rate = time_variant(task, problem, device, v, args.steps, args.repeat)
+            before = before or (rate, cpu_rate)
+            print(f"{device.type:<7}{v.name:<44}{rate:>11.0f}{rate / before[0]:>9.2f}x"
+                  f"{cpu_rate:>10.0f}{cpu_rate / before[1]:>9.2f}x", flush=True)
 
 
 def matmul_bound(task, problem, batch_size: int, repeat: int = 20) -> float:
@@ -130,20 +135,12 @@ def matmul_bound(task, problem, batch_size: int, repeat: int = 20) -> float:
     tokens = problem.max_prompt_tokens() + 2 + 2  # BOS, SEP and a typical 2-token answer
     a, b = torch.randn(batch_size * tokens, w), torch.randn(w, 4 * w)
     a @ b
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds, comparable with the ex/CPU-s column
     for _ in range(repeat):
         a @ b
-    flops = 2 * a.shape[0] * w * 4 * w * repeat / (time.perf_counter() - start)
+    flops = 2 * a.shape[0] * w * 4 * w * repeat / (time.process_time() - start)
     per_token = 6 * (12 * w * w * layers + w * len(problem.vocabulary()))  # forward + backward
     return flops / (per_token * tokens)
-
-
-def _fused_adam_on_cpu() -> bool:
-    try:
-        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
-        return True
-    except (RuntimeError, TypeError):
-        return False
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 from loopengine.progress import RunProgress
 from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
-from loopengine.train import Example, sample, train_steps
+from loopengine.train import Example, adamw_options, sample, train_steps
 
 
 def derived_seed(seed: int, generation: int, purpose: int) -> int:
@@ -59,7 +59,7 @@ class Loop:
         self.model = Transformer(self.model_shape())
         self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=task.train.lr,
-                                           weight_decay=task.train.weight_decay)
+                                           weight_decay=task.train.weight_decay, **adamw_options())
         self.state = LoopState(temperature=task.sampling.temperature, elites=EliteArchive(task.loop.elite_size))
 
     # ---- setup --------------------------------------------------------------------------
@@ -177,6 +177,8 @@ class Loop:
                 repeated = (self.token_set(source) if source is not None
                             else selected_set.take(torch.arange(min(t.repeat_set_size, len(selected_set)))))
                 self.state.repeated = repeated.to_dict()
+            if isinstance(self.state.repeated, list):  # a checkpoint from before the tensor path
+                self.state.repeated = from_examples(self.state.repeated, self.model.shape.context).to_dict()
             mix.repeated, mix.repeat_prob = TokenSet.from_dict(self.state.repeated), t.repeat_prob
         else:
             elites = self.token_set(elite_rows)
