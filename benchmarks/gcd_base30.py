@@ -52,6 +52,12 @@ def run_loop(task_file: Path, overrides: list[str], generations: int, minutes: f
         shutil.rmtree(out, ignore_errors=True)
 
 
+def examples_seen(metrics: dict[str, Any], train) -> int:
+    """Training examples up to and including this generation (first_steps, then steps each)."""
+    g = metrics["generation"]
+    return (train.first_steps + g * train.steps) * train.batch_size
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", type=Path, default=ROOT / "tasks" / "gcd.toml")
@@ -62,15 +68,20 @@ def main() -> None:
 
     def show(m: dict[str, Any]) -> None:
         mm = m["model"]
-        print(f"gen {m['generation']:>3}  {m['wall'] / 60:5.1f} min  accuracy {mm['accuracy']:.2%}  "
-              f"ceiling {mm['ceiling']:.2%}  ({mm['accuracy'] / mm['ceiling']:.1%} of it)  "
+        ceiling = f"ceiling {mm['ceiling']:.2%} ({mm['accuracy'] / mm['ceiling']:.1%} of it)  " if "ceiling" in mm else ""
+        print(f"gen {m['generation']:>3}  {m['wall'] / 60:5.1f} min  {examples_seen(m, task_train):>10,} examples  "
+              f"{m['timings']['train']:.0f}s train  accuracy {mm['accuracy']:.2%}  {ceiling}"
               f"correct gcds {mm['correct_gcds']}  rule {mm['rule_agreement']:.1%}", flush=True)
 
+    task_train = load_task(args.task, args.overrides)[0].train
     history = run_loop(args.task, args.overrides, args.max_generations, args.minutes, on_generation=show)
     best = max(history, key=lambda m: m["model"]["accuracy"])
     last = history[-1]["model"]
-    print(f"\nfinal: accuracy {last['accuracy']:.2%} vs ceiling {last['ceiling']:.2%} after "
-          f"{history[-1]['wall'] / 60:.1f} min; best {best['model']['accuracy']:.2%} at generation {best['generation']}")
+    versus = f" vs ceiling {last['ceiling']:.2%}" if "ceiling" in last else ""
+    seen = examples_seen(history[-1], task_train)
+    print(f"\nfinal: accuracy {last['accuracy']:.2%}{versus}, {last['correct_gcds']} correct gcds after "
+          f"{history[-1]['wall'] / 60:.1f} min and {seen:,} training examples ({seen / history[-1]['wall']:.0f} "
+          f"examples/s of wall time); best {best['model']['accuracy']:.2%} at generation {best['generation']}")
     print(f"learned gcds: {last['learned_gcds']}")
     print(f"rule divisors: {last['rule_divisors']}  (predictions following the rule: {last['rule_agreement']:.1%})")
 

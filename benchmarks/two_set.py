@@ -50,17 +50,23 @@ def main() -> None:
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tasks", nargs="+", default=["gcd", "modmul"], choices=["gcd", "modmul"])
+    ap.add_argument("--arms", nargs="+", default=["one-set", "two-set"], choices=["one-set", "two-set"],
+                    help="run only some arms (e.g. one process per arm on a multi-core machine)")
+    ap.add_argument("--out", type=Path, default=OUT, help="where the table, json and plot go")
+    ap.add_argument("--name", default="two_set", help="file name stem of the outputs")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra override for every run")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
 
     budget = args.generations * args.steps * args.batch_size
-    arms = [("one-set", 0, 0.0), ("two-set", args.repeat_size, args.repeat_prob)]
+    arms = [a for a in [("one-set", 0, 0.0), ("two-set", args.repeat_size, args.repeat_prob)] if a[0] in args.arms]
     results = []
     for task in args.tasks:
         for label, size, prob in arms:
             print(f"running {task} {label} (S={size}, p={prob}, {budget:,} examples)...", flush=True)
-            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), args.generations)
+            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), args.generations,
+                               on_generation=lambda m: print(f"  gen {m['generation']}  {m['wall'] / 60:.1f} min  "
+                                                             f"accuracy {m['model']['accuracy']:.2%}", flush=True))
             curve = [((m["generation"] + 1) * args.steps * args.batch_size, m["model"]["accuracy"]) for m in history]
             last = history[-1]["model"]
             results.append({"task": task, "arm": label, "S": size, "p": prob, "examples": budget,
@@ -75,8 +81,11 @@ def main() -> None:
                      f"{r['accuracy']:.2%} | {gcds} | {r['minutes']} |")
     table = "\n".join(lines)
     print("\n" + table)
-    (OUT / "two_set.md").write_text(table + "\n")
-    (OUT / "two_set.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    stem = args.out / args.name
+    stem.with_suffix(".md").write_text(table + "\n")
+    stem.with_suffix(".json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v
+                                                              for k, v in vars(args).items()},
+                                                     "results": results}, indent=2))
 
     fig, axes = plt.subplots(1, len(args.tasks), figsize=(5 * len(args.tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], args.tasks):
@@ -89,8 +98,8 @@ def main() -> None:
         ax.set_ylabel("accuracy")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(OUT / "two_set.png", dpi=120)
-    print(f"wrote {OUT / 'two_set.md'}, {OUT / 'two_set.png'}")
+    fig.savefig(stem.with_suffix(".png"), dpi=120)
+    print(f"wrote {stem.with_suffix('.md')}, {stem.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ def int_mod_generate(rows: int, seed: int, max_operand: int, modulus: int, op: s
 def int_mod_batch(a: np.ndarray, b: np.ndarray, modulus: int, op: str = "mul", threads: int = 0) -> np.ndarray: ...
 def int_mod_verify(prompts: np.ndarray, answers: np.ndarray, modulus: int, op: str = "mul",
                    threads: int = 0) -> np.ndarray: ...
+def int_encode_tokens(rows: np.ndarray, base: int, prompt_digits: int, answer_digits: int, malformed: int,
+                      threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token ids of (a, b, answer) rows: (prompts, answers padded with -1, answer lengths)."""
 
 # ---- kernels in the public kernel form (csrc/include/loopengine/kernel.hpp) ------------------
 import types  # noqa: E402

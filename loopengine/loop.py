@@ -30,7 +30,7 @@ from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 from loopengine.progress import RunProgress
 from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
-from loopengine.train import Example, prompt_tokens, sample, train_steps, training_sampler
+from loopengine.train import prompt_tokens, sample, train_steps, training_sampler
 
 
 def derived_seed(seed: int, generation: int, purpose: int) -> int:
@@ -49,7 +49,7 @@ class LoopState:
     temperature: float = 1.0
     elites: EliteArchive = field(default_factory=lambda: EliteArchive(0))
     seen: set[int] = field(default_factory=set)  # fingerprints of every candidate so far (novelty)
-    repeated: list[Example] = field(default_factory=list)
+    repeated: dict = field(default_factory=dict)  # the two-set repeated set (TokenSet.to_dict: plain tensors)
     elapsed: float = 0.0
 
 
@@ -144,7 +144,8 @@ class Loop:
         if self.model is None or steps == 0:
             return float("nan")
         sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
-                                                        self.state.repeated, rng, steps * t.batch_size)
+                                                        self.state.repeated, rng, steps * t.batch_size,
+                                                        self.model.shape.context)
         progress.phase(g, "training", total=steps)
         return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
                            on_step=lambda s, loss: progress.advance(1, "steps"))

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from loopengine.config import Task
     from loopengine.problems.base import Problem
 
+if TYPE_CHECKING:
+    from loopengine.fastdata import TokenMix, TokenSet
+
 # One training example: (prompt token ids, answer token ids), problem ids (not engine ids).
 Example = tuple[list[int], list[int]]
 FreshSource = Callable[[np.random.Generator, int], list[Example]]
@@ -49,6 +52,11 @@ class TwoSetSampler:
         order = rng.permutation(len(batch))
         return [batch[i] for i in order]
 
+    def batch(self, rng: np.random.Generator, size: int, context: int,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        examples = self.draw(rng, size)
+        return to_batch(examples, context, device) if examples else None
+
 
 def from_pool(examples: list[Example]) -> FreshSource:
     """A fresh source that draws uniformly (with replacement) from a finite list."""
@@ -57,16 +65,6 @@ def from_pool(examples: list[Example]) -> FreshSource:
         if not examples:
             return []
         return [examples[i] for i in rng.integers(0, len(examples), size)]
-
-    return draw
-
-
-def blend(main: FreshSource, other: FreshSource, share: float) -> FreshSource:
-    """Each drawn example comes from `other` with probability `share`, else from `main`."""
-
-    def draw(rng: np.random.Generator, size: int) -> list[Example]:
-        n_other = int(rng.binomial(size, share))
-        return main(rng, size - n_other) + other(rng, n_other)
 
     return draw
 
@@ -82,50 +80,52 @@ def examples(problem: "Problem", pool: Pool | None) -> list[Example]:
     return list(zip(prompt_tokens(problem, pool.prompts, len(pool)), problem.encode(pool)))
 
 
-def fresh_source(problem: "Problem", task: "Task", selected: list[Example], rng: np.random.Generator,
-                 budget: int) -> FreshSource:
-    """Examples seen once: this generation's selected rows, mixed (for conditional problems
-    with a generator) with newly generated known-answer examples, each used once while they last."""
-    share = task.loop.generator_fraction if problem.conditional else 0.0
-    generated = examples(problem, problem.fresh_examples(rng, max(1, math.ceil(budget * share)))) if share > 0 else []
-    if not generated:
-        return from_pool(selected)
-    if not selected:
-        share = 1.0
-    cursor = {"i": 0}
-    pick_selected = from_pool(selected)
+def token_set(problem: "Problem", pool: Pool | None, context: int) -> "TokenSet":
+    """A pool's training rows as tensors: written by the problem's C++ encoder when it has one
+    (the optional `encode_tokens` hook, e.g. the integer tasks), else collated once from its
+    token lists."""
+    from loopengine.fastdata import from_examples, from_token_arrays
 
-    def draw(r: np.random.Generator, size: int) -> list[Example]:
-        n_gen = int(r.binomial(size, share))
-        out = [generated[(cursor["i"] + j) % len(generated)] for j in range(n_gen)]
-        cursor["i"] += n_gen
-        return out + pick_selected(r, size - n_gen)
-
-    return draw
+    hook = getattr(problem, "encode_tokens", None)
+    if pool is not None and len(pool) and hook is not None:
+        return from_token_arrays(*hook(pool))
+    return from_examples(examples(problem, pool), context)
 
 
 def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Pool | None, elites: Pool | None,
-                     repeated: list[Example], rng: np.random.Generator, budget: int,
-                     ) -> tuple[TwoSetSampler, list[Example]]:
+                     repeated: dict, rng: np.random.Generator, budget: int, context: int,
+                     ) -> tuple["TokenMix", dict]:
     """This generation's training mix, and the repeated set to keep for the next ones.
 
-    Without two-set training, elites are replayed at `selection.elite_fraction` of each batch.
-    With it, the repeated set (drawn once, in generation 0, from the problem's generator or the
-    first selected rows, then kept for the whole run) takes `train.repeat_prob` of each batch,
-    and elites are blended into the remaining, once-seen share at `selection.elite_fraction`.
-    For the paper's pure two-set setup, set `selection.elite_fraction = 0`."""
+    Examples seen once are this generation's selected rows, mixed (for conditional problems
+    with a generator) with newly generated known-answer examples, each used once while they
+    last. Without two-set training, elites are replayed at `selection.elite_fraction` of each
+    batch. With it, the repeated set (drawn once, in generation 0, from the problem's generator
+    or the first selected rows, then kept for the whole run as plain tensors) takes
+    `train.repeat_prob` of each batch, and elites are blended into the once-seen share at
+    `selection.elite_fraction`. For the paper's pure two-set setup, set `elite_fraction = 0`."""
+    from loopengine.fastdata import TokenMix, TokenSet
+
     t, s = task.train, task.selection
-    selected_ex = examples(problem, selected)
-    fresh = fresh_source(problem, task, selected_ex, rng, budget)
-    elite_ex = examples(problem, elites)
+    selected_set = token_set(problem, selected, context)
+    share = task.loop.generator_fraction if problem.conditional else 0.0
+    generated = None
+    if share > 0:
+        generated = token_set(problem, problem.fresh_examples(rng, max(1, math.ceil(budget * share))), context)
+    mix = TokenMix(generated, share, selected_set)
+    elite_set = token_set(problem, elites, context)
     if t.repeat_set_size <= 0:
-        return TwoSetSampler(fresh, elite_ex, s.elite_fraction if elite_ex else 0.0), repeated
+        mix.repeated, mix.repeat_prob = elite_set, (s.elite_fraction if len(elite_set) else 0.0)
+        return mix, repeated
     if first or not repeated:
         source = problem.fresh_examples(rng, t.repeat_set_size) if problem.conditional else None
-        repeated = examples(problem, source) if source is not None else selected_ex[: t.repeat_set_size]
-    if elite_ex and s.elite_fraction > 0:
-        fresh = blend(fresh, from_pool(elite_ex), s.elite_fraction)
-    return TwoSetSampler(fresh, repeated, t.repeat_prob), repeated
+        rep = (token_set(problem, source, context) if source is not None
+               else selected_set.take(torch.arange(min(t.repeat_set_size, len(selected_set)))))
+        repeated = rep.to_dict()
+    mix.repeated, mix.repeat_prob = TokenSet.from_dict(repeated), t.repeat_prob
+    if len(elite_set) and s.elite_fraction > 0:
+        mix.elites, mix.elite_share = elite_set, s.elite_fraction
+    return mix, repeated
 
 
 def to_batch(examples: list[Example], context: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,25 +146,35 @@ def to_batch(examples: list[Example], context: int, device: torch.device) -> tup
     return x.to(device), y.to(device)
 
 
+def first_target(targets: torch.Tensor) -> int:
+    """The first position of the batch that carries a loss (-100 marks the others)."""
+    has = (targets != -100).any(dim=0)
+    return int(has.to(torch.int8).argmax()) if bool(has.any()) else 0
+
+
 def train_steps(
     model: Transformer,
     optimizer: torch.optim.Optimizer,
-    sampler: TwoSetSampler,
+    sampler: TwoSetSampler | TokenMix,
     steps: int,
     batch_size: int,
     rng: np.random.Generator,
     device: torch.device,
     on_step: Callable[[int, float], None] | None = None,
+    answer_only: bool = True,
 ) -> float:
-    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps."""
+    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps.
+    answer_only: the model's last block computes only the rows from the batch's first
+    target on (the loss is the same; False is the full forward, kept for benchmarks)."""
     model.train()
     losses: list[float] = []
     for step in range(steps):
-        examples = sampler.draw(rng, batch_size)
-        if not examples:
+        drawn = sampler.batch(rng, batch_size, model.shape.context, device)
+        if drawn is None:
             break
-        x, y = to_batch(examples, model.shape.context, device)
-        logits = model(x)
+        x, y = drawn
+        first = first_target(y) if answer_only else 0
+        logits, y = model(x, keep_from=first), y[:, first:]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -191,12 +191,19 @@ def lyapunov_like(run: Path) -> None:
 def test_show_model_metrics_per_class(copy):
     metrics_path = copy / "gen_0002" / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    metrics["model"] = {"accuracy": 0.625, "per_class_accuracy": [1.0, 0.5, 0.0]}
+    metrics["model"] = {"accuracy": 0.625, "correct_gcds": 1, "per_class_accuracy": [1.0, 0.5, 0.0] + [0.25] * 97}
     metrics_path.write_text(json.dumps(metrics))
     (copy / "task.toml").write_text((copy / "task.toml").read_text().replace('problem = "c4free"', 'problem = "gcd"'))
     out = ok("show", copy).output
-    assert "62.50%" in out and "per-class accuracy (gcd k" in out
-    assert "1: 100%" in out and "2: 50%" in out and "3: 0%" in out
+    assert "62.50%" in out and "per-gcd accuracy in % (gcd = row + column)" in out
+    grid_text = out[out.index("per-gcd accuracy"):].splitlines()
+    grid = [line.split() for line in grid_text if line.split()[:1] in (["1"], ["91"])]
+    assert grid[0][:4] == ["1", "100", "50", "0"] and grid[1] == ["91"] + ["25"] * 10
+    # the model's accuracy and correct gcds per generation, one row per generation
+    model_rows = out[out.index("Model per generation"):].splitlines()
+    assert [line.split()[:3] for line in model_rows if line.split()[:1] == ["gen"]][0] == ["gen", "acc%", "gcds"]
+    assert any(line.split()[:3] == ["2", "62.5", "1"] for line in model_rows)
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 # ---- compare ------------------------------------------------------------------------------

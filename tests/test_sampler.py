@@ -1,5 +1,6 @@
 """Two-set training (Charton & Kempe): the repeated-example sampler."""
 import numpy as np
+import torch
 import pytest
 
 from loopengine.train import TwoSetSampler, from_pool
@@ -107,9 +108,10 @@ def test_loop_keeps_one_repeated_set_for_the_whole_run(tmp_path):
     loop = build_loop(task, "t.toml", tmp_path, tmp_path / "run", quiet=True)
     with RunProgress(2, quiet=True) as progress:
         loop.train(0, None, None, np.random.default_rng(0), progress)
-        first = list(loop.state.repeated)
+        first = {k: v.clone() for k, v in loop.state.repeated.items()}
         loop.train(1, None, None, np.random.default_rng(1), progress)
-    assert len(first) == 40 and loop.state.repeated == first
+    assert len(first["ids"]) == 40
+    assert all(torch.equal(loop.state.repeated[k], first[k]) for k in first)
 
 
 def test_two_set_training_still_replays_elites(tiny_task):
@@ -118,7 +120,7 @@ def test_two_set_training_still_replays_elites(tiny_task):
     from loopengine.config import load_task
     from loopengine.pool import Pool
     from loopengine.problems import make_problem
-    from loopengine.train import examples, training_sampler
+    from loopengine.train import token_set, training_sampler
 
     task, _ = load_task(tiny_task, ["train.repeat_set_size=4", "train.repeat_prob=0.3",
                                     "selection.elite_fraction=0.5"])
@@ -126,13 +128,15 @@ def test_two_set_training_still_replays_elites(tiny_task):
     rng = np.random.default_rng(0)
     selected = problem.initial_pool(rng, 10)
     elites = Pool(objects=np.ones((2, selected.objects.shape[1]), dtype=selected.objects.dtype))
-    sampler, repeated = training_sampler(problem, task, True, selected, elites, [], rng, 64)
-    assert repeated == examples(problem, selected)[:4]
-    drawn = [tuple(answer) for _, answer in sampler.draw(np.random.default_rng(1), 400)]
-    elite_answer = tuple(examples(problem, elites)[0][1])
-    repeated_answers = {tuple(a) for _, a in repeated}
-    n_elite = sum(a == elite_answer for a in drawn)
-    n_repeated = sum(a in repeated_answers for a in drawn)
+    context = problem.max_answer_tokens() + 3
+    mix, repeated = training_sampler(problem, task, True, selected, elites, {}, rng, 64, context)
+    assert torch.equal(repeated["ids"], token_set(problem, selected, context).ids[:4])
+    drawn = mix.draw(np.random.default_rng(1), 400)
+    rows = lambda ids: {tuple(r[r != 0].tolist()) for r in ids}  # noqa: E731  (PAD = 0 stripped)
+    elite_rows, repeated_rows = rows(token_set(problem, elites, context).ids), rows(repeated["ids"])
+    drawn_rows = [tuple(r[r != 0].tolist()) for r in drawn.ids]
+    n_elite = sum(r in elite_rows for r in drawn_rows)
+    n_repeated = sum(r in repeated_rows for r in drawn_rows)
     # expected shares (binomial, 400 draws): elites 0.7 * 0.5 = 0.35; the repeated rows 0.3, plus
     # their share of the once-seen rows (they are 4 of the 10 selected ones): 0.35 * 0.4 = 0.14
     assert 0.34 < n_repeated / 400 < 0.54 and 0.25 < n_elite / 400 < 0.45

@@ -199,7 +199,7 @@ def run_with(tiny_task, out, *sets):
 @pytest.mark.parametrize("setting, key, expected", [
     ("kernel.params.kick=-1", "kernel.params.kick", "must be >= 0"),
     ("kernel.elite_params.kik=1", "kernel.elite_params.kik", "unknown parameter of kernel 'c4free' "
-                                                            "(it accepts: kick, rounds, round_kick)"),
+                                                            "(it accepts: kick, rounds, round_kick, tabu, accept_worse)"),
     ("kernel.params.rounds='three'", "kernel.params.rounds", "expected a number"),
     ("loop.initial_pool=1e12", "loop.initial_pool", "less than or equal to 10000000"),
     ("loop.keep=100000000", "loop.keep", "less than or equal to 10000000"),

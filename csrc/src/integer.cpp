@@ -305,6 +305,73 @@ py::array_t<bool> mod_verify(I64Array prompts, I64Array answers, int64_t modulus
   return ok;
 }
 
+// ---- tokens -------------------------------------------------------------------------
+
+// Token rows for training, written straight from (a, b, answer) rows in the layout of
+// intcode.py (0 = "+", 1 = "-", 2 + d = digit d): prompts are both operands zero-padded to
+// prompt_digits, answers are their shortest form, right-padded with -1 to 1 + answer_digits.
+// One call per batch of rows replaces a Python loop over examples.
+inline int write_number(int64_t value, int base, int width, bool fixed, int64_t *out) {
+  uint64_t mag = magnitude(value);
+  int64_t digits[64];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<int64_t>(mag % static_cast<uint64_t>(base));
+    mag /= static_cast<uint64_t>(base);
+  } while (mag != 0 && n < 64);
+  if (mag != 0 || n > width) return -1;
+  out[0] = value < 0 ? 1 : 0;
+  int k = 1;
+  if (fixed)
+    for (; k <= width - n; ++k) out[k] = 2;
+  for (int i = n - 1; i >= 0; --i) out[k++] = 2 + digits[i];
+  return k;
+}
+
+py::tuple encode_tokens(I64Array rows, int base, int prompt_digits, int answer_digits, int64_t malformed,
+                        int threads) {
+  if (rows.ndim() != 2 || rows.shape(1) < 3)
+    throw std::invalid_argument("integer: encode_tokens: rows must be (N, 3+) int64 of (a, b, answer)");
+  if (base < 2) throw std::invalid_argument("integer: encode_tokens: base must be >= 2");
+  if (prompt_digits < 1 || prompt_digits > 64 || answer_digits < 1 || answer_digits > 64)
+    throw std::invalid_argument("integer: encode_tokens: digit widths must be in [1, 64]");
+  const int64_t n = rows.shape(0), w = rows.shape(1);
+  const int pw = 1 + prompt_digits, aw = 1 + answer_digits;
+  I64Array prompts({n, int64_t(2 * pw)}), answers({n, int64_t(aw)}), lens(n);
+  const int64_t *pr = rows.data();
+  int64_t *pp = prompts.mutable_data(), *pa = answers.mutable_data(), *pl = lens.mutable_data();
+  int64_t bad = -1;  // first row that does not fit (reported after the threads join)
+  {
+    py::gil_scoped_release nogil;
+    std::vector<int64_t> first_bad(static_cast<size_t>((n + kBlock - 1) / kBlock), -1);
+    parallel_blocks(n, threads, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const int64_t *row = pr + r * w;
+        int64_t *p = pp + r * 2 * pw, *a = pa + r * aw;
+        const int64_t answer = row[2] == malformed ? 0 : row[2];  // only verified rows are trained on
+        const int la = write_number(answer, base, answer_digits, false, a);
+        if (write_number(row[0], base, prompt_digits, true, p) < 0 ||
+            write_number(row[1], base, prompt_digits, true, p + pw) < 0 || la < 0) {
+          int64_t &slot = first_bad[static_cast<size_t>(lo / kBlock)];
+          if (slot < 0) slot = r;
+          continue;
+        }
+        for (int k = la; k < aw; ++k) a[k] = -1;
+        pl[r] = la;
+      }
+    });
+    for (int64_t b : first_bad)
+      if (b >= 0) {
+        bad = b;
+        break;
+      }
+  }
+  if (bad >= 0)
+    throw std::invalid_argument("integer: encode_tokens: row " + std::to_string(bad) +
+                                " has a value with more digits than its width");
+  return py::make_tuple(prompts, answers, lens);
+}
+
 loopengine::RegisterBindings bind_integer([](py::module_ &m) {
   m.def("int_gcd_generate", &gcd_generate, py::arg("rows"), py::arg("seed"), py::arg("max_operand"),
         py::arg("operands") = "uniform", py::arg("outcomes") = "natural", py::arg("max_gcd") = 100,
@@ -325,6 +392,10 @@ loopengine::RegisterBindings bind_integer([](py::module_ &m) {
   m.def("int_mod_verify", &mod_verify, py::arg("prompts"), py::arg("answers"), py::arg("modulus"),
         py::arg("op") = "mul", py::arg("threads") = 0,
         "bool (N,): answers[i] == prompts[i, 0] op prompts[i, 1] mod modulus (least non-negative residue).");
+  m.def("int_encode_tokens", &encode_tokens, py::arg("rows"), py::arg("base"), py::arg("prompt_digits"),
+        py::arg("answer_digits"), py::arg("malformed"), py::arg("threads") = 0,
+        "(prompts (N, 2 + 2 prompt_digits), answers (N, 1 + answer_digits) padded with -1, answer lengths (N,))\n"
+        "token ids of (a, b, answer) rows: operands zero-padded, answers shortest; malformed answers encode as 0.");
 });
 
 }  // namespace

@@ -112,16 +112,38 @@ def model_scalars(model: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def per_class_rows(model: dict[str, Any], problem: str, width: int = 10) -> tuple[str, list[list[str]]]:
-    """model["per_class_accuracy"] as a grid of `width` classes per row: (title, rows)."""
+def per_class_rows(model: dict[str, Any], problem: str, width: int = 10) -> tuple[str, list[str], list[list[str]]]:
+    """model["per_class_accuracy"] as a grid of `width` classes per row: (title, header, rows).
+    Row r, column c is class first + r * width + c, its accuracy in percent: 4 characters
+    a cell, so 100 gcds fit an 80-column terminal."""
     acc = model.get("per_class_accuracy")
     if not isinstance(acc, list) or not acc:
-        return "", []
+        return "", [], []
     label, first = CLASS_LABELS.get(problem, ("class", 0))
-    cells = [f"{first + i}: {'-' if a is None else f'{a:.0%}'}" for i, a in enumerate(acc)]
-    rows = [cells[i:i + width] for i in range(0, len(cells), width)]
-    rows[-1] += [""] * (width - len(rows[-1]))
-    return f"per-class accuracy ({label} k: share answered correctly)", rows
+    cells = ["-" if a is None else f"{100 * a:.0f}" for a in acc]
+    rows = [[str(first + i)] + cells[i:i + width] for i in range(0, len(cells), width)]
+    rows[-1] += [""] * (width + 1 - len(rows[-1]))
+    header = [label] + [f"+{c}" for c in range(width)]
+    return f"per-{label} accuracy in % ({label} = row + column)", header, rows
+
+
+# Per-generation model metrics worth a column, with their header and how they are shown.
+MODEL_COLUMNS = (("accuracy", "acc%", "pct"), ("correct_gcds", "gcds", "int"),
+                 ("classes_learned", "classes", "int"), ("invalid_answers", "malformed%", "pct"),
+                 ("rule_agreement", "rule%", "pct"))
+
+
+def model_table(run: Run) -> tuple[list[str], list[list[str]]]:
+    """The model's held-out metrics per generation (accuracy, correct gcds, ...), only the
+    columns some generation has; ([], []) for problems without model metrics."""
+    models = [m.get("model") or {} for m in run.metrics]
+    shown = [(key, head, kind) for key, head, kind in MODEL_COLUMNS if any(key in mm for mm in models)]
+    if not shown:
+        return [], []
+    cell = lambda v, kind: pct(v) if kind == "pct" else fmt(v)  # noqa: E731
+    rows = [[str(m["generation"]), *(cell(mm.get(key), kind) for key, _, kind in shown), fmt(m.get("train_loss"), 3)]
+            for m, mm in zip(run.metrics, models)]
+    return ["gen", *(head for _, head, _ in shown), "loss"], rows
 
 
 PHASES = ("sample", "search", "verify", "select", "train", "model_eval", "total")

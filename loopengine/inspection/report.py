@@ -53,6 +53,9 @@ def html_page(run: Run, images: list[Path]) -> str:
     parts += [f"<p class='warn'>warning: {e(w)}</p>" for w in run.warnings]
     parts.append("<h2>Generations</h2>" + html_table(*render.generation_table(run)))
     parts.append("<h2>Time per phase (seconds)</h2>" + html_table(*render.timing_table(run)))
+    columns, rows = render.model_table(run)
+    if rows:
+        parts.append("<h2>Model per generation (held-out test set)</h2>" + html_table(columns, rows))
     parts.append("<h2>Plots</h2>")
     parts += [f"<p><img src='{e(p.name)}' alt='{e(p.stem)}'></p>" for p in images]
     parts.append(model_section(run))
@@ -72,9 +75,9 @@ def model_section(run: Run) -> str:
         return ""
     out = f"<h2>Model after generation {run.generations[-1]}</h2>"
     out += html_table(["metric", "value"], [list(r) for r in render.model_scalars(model)])
-    title, rows = render.per_class_rows(model, run.problem)
+    title, header, rows = render.per_class_rows(model, run.problem)
     if rows:
-        out += f"<h3>{html.escape(title)}</h3>" + html_table([], rows)
+        out += f"<h3>{html.escape(title)}</h3>" + html_table(header, rows)
     return out
 
 

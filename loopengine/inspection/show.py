@@ -96,6 +96,9 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     console.print(head, highlight=False)
     console.print(rich_table("Generations", *render.generation_table(run)))
     console.print(rich_table("Time per phase (seconds)", *render.timing_table(run)))
+    columns, rows = render.model_table(run)
+    if rows:
+        console.print(rich_table("Model per generation (held-out test set)", columns, rows))
     print_model(run, g, console)
     print_candidates(run, g, best, console)
     if run.summary and isinstance(run.summary.get("table"), dict):
@@ -110,9 +113,9 @@ def print_model(run: Run, g: int, console: Console) -> None:
         return
     console.print(rich_table(f"Model after generation {g}", ["metric", "value"],
                              [list(r) for r in render.model_scalars(model)]))
-    title, rows = render.per_class_rows(model, run.problem)
+    title, header, rows = render.per_class_rows(model, run.problem)
     if rows:
-        console.print(rich_table(title, [""] * len(rows[0]), rows, show_header=False))
+        console.print(rich_table(title, header, rows))
 
 
 def print_candidates(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
