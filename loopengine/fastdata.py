@@ -1,6 +1,6 @@
 """Training examples as token tensors, and the training-data mix drawn by index.
 
-The list path (train.TwoSetSampler + train.to_batch) builds every batch from Python lists,
+The list path (train.TwoSetSampler + to_batch below) builds every batch from Python lists,
 one example at a time. Here the examples of a generation are collated once into padded
 tensors (a TokenSet; problems with an `encode_tokens` hook, the integer tasks, write them
 from C++ without a per-example Python step) and every training step only draws indices and
@@ -78,11 +78,27 @@ def from_token_arrays(prompts: np.ndarray, answers: np.ndarray, answer_len: np.n
     return TokenSet(ids, targets, 2 + width_p + la)
 
 
+def to_batch(examples: list[tuple[list[int], list[int]]], context: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and targets; targets are -100 (ignored) outside answer + EOS."""
+    seqs, targets = [], []
+    for prompt, answer in examples:
+        ids = [BOS] + [t + N_SPECIAL for t in prompt] + [SEP] + [t + N_SPECIAL for t in answer] + [EOS]
+        ids = ids[:context + 1]
+        tgt = [-100] * (len(prompt) + 1) + [t + N_SPECIAL for t in answer] + [EOS]
+        seqs.append(ids)
+        targets.append(tgt[: len(ids) - 1])
+    width = max(len(s) for s in seqs) - 1
+    x = torch.full((len(seqs), width), PAD, dtype=torch.long)
+    y = torch.full((len(seqs), width), -100, dtype=torch.long)
+    for i, (s, t) in enumerate(zip(seqs, targets)):
+        x[i, : len(s) - 1] = torch.tensor(s[:-1])
+        y[i, : len(t)] = torch.tensor(t)
+    return x.to(device), y.to(device)
+
+
 def from_examples(examples: list[tuple[list[int], list[int]]], context: int) -> TokenSet:
     """Any problem's (prompt, answer) lists -> a TokenSet: one Python pass per generation
     (not per step), through the list path's own collation so both agree row for row."""
-    from loopengine.train import to_batch  # train imports this module's users, not this module
-
     if not examples:
         empty = torch.zeros((0, 1), dtype=torch.long)
         return TokenSet(empty, empty.clone(), torch.zeros(0, dtype=torch.long))

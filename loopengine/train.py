@@ -19,15 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loopengine.model import BOS, EOS, N_SPECIAL, PAD, SEP, Transformer
+from loopengine.fastdata import TokenMix, TokenSet, from_examples, from_token_arrays, to_batch
+from loopengine.model import BOS, N_SPECIAL, SEP, Transformer
 from loopengine.pool import Pool
 
 if TYPE_CHECKING:
     from loopengine.config import Task
     from loopengine.problems.base import Problem
-
-if TYPE_CHECKING:
-    from loopengine.fastdata import TokenMix, TokenSet
 
 # One training example: (prompt token ids, answer token ids), problem ids (not engine ids).
 Example = tuple[list[int], list[int]]
@@ -80,7 +78,7 @@ def examples(problem: "Problem", pool: Pool | None) -> list[Example]:
     return list(zip(prompt_tokens(problem, pool.prompts, len(pool)), problem.encode(pool)))
 
 
-def token_set(problem: "Problem", pool: Pool | None, context: int) -> "TokenSet":
+def token_set(problem: "Problem", pool: Pool | None, context: int) -> TokenSet:
     """A pool's training rows as tensors: written by the problem's C++ encoder when it has one
     (the optional `encode_tokens` hook, e.g. the integer tasks), else collated once from its
     token lists."""
@@ -94,7 +92,7 @@ def token_set(problem: "Problem", pool: Pool | None, context: int) -> "TokenSet"
 
 def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Pool | None, elites: Pool | None,
                      repeated: dict, rng: np.random.Generator, budget: int, context: int,
-                     ) -> tuple["TokenMix", dict]:
+                     ) -> tuple[TokenMix, dict]:
     """This generation's training mix, and the repeated set to keep for the next ones.
 
     Examples seen once are this generation's selected rows, mixed (for conditional problems
@@ -104,8 +102,6 @@ def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Po
     or the first selected rows, then kept for the whole run as plain tensors) takes
     `train.repeat_prob` of each batch, and elites are blended into the once-seen share at
     `selection.elite_fraction`. For the paper's pure two-set setup, set `elite_fraction = 0`."""
-    from loopengine.fastdata import TokenMix, TokenSet
-
     t, s = task.train, task.selection
     selected_set = token_set(problem, selected, context)
     share = task.loop.generator_fraction if problem.conditional else 0.0
@@ -126,24 +122,6 @@ def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Po
     if len(elite_set) and s.elite_fraction > 0:
         mix.elites, mix.elite_share = elite_set, s.elite_fraction
     return mix, repeated
-
-
-def to_batch(examples: list[Example], context: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and targets; targets are -100 (ignored) outside answer + EOS."""
-    seqs, targets = [], []
-    for prompt, answer in examples:
-        ids = [BOS] + [t + N_SPECIAL for t in prompt] + [SEP] + [t + N_SPECIAL for t in answer] + [EOS]
-        ids = ids[:context + 1]
-        tgt = [-100] * (len(prompt) + 1) + [t + N_SPECIAL for t in answer] + [EOS]
-        seqs.append(ids)
-        targets.append(tgt[: len(ids) - 1])
-    width = max(len(s) for s in seqs) - 1
-    x = torch.full((len(seqs), width), PAD, dtype=torch.long)
-    y = torch.full((len(seqs), width), -100, dtype=torch.long)
-    for i, (s, t) in enumerate(zip(seqs, targets)):
-        x[i, : len(s) - 1] = torch.tensor(s[:-1])
-        y[i, : len(t)] = torch.tensor(t)
-    return x.to(device), y.to(device)
 
 
 def first_target(targets: torch.Tensor) -> int:

@@ -8,7 +8,8 @@ from loopengine.fastdata import TokenMix, TokenSet, from_examples, from_token_ar
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
 from loopengine.problems.integers.intcode import MALFORMED
-from loopengine.train import TwoSetSampler, from_pool, to_batch
+from loopengine.fastdata import to_batch
+from loopengine.train import TwoSetSampler, from_pool
 
 CONTEXT = 32
 
