@@ -82,8 +82,6 @@ def token_set(problem: "Problem", pool: Pool | None, context: int) -> TokenSet:
     """A pool's training rows as tensors: written by the problem's C++ encoder when it has one
     (the optional `encode_tokens` hook, e.g. the integer tasks), else collated once from its
     token lists."""
-    from loopengine.fastdata import from_examples, from_token_arrays
-
     hook = getattr(problem, "encode_tokens", None)
     if pool is not None and len(pool) and hook is not None:
         return from_token_arrays(*hook(pool))

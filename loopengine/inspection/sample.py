@@ -31,7 +31,7 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
         raise ArchiveError(f"{run_dir} ran search only ([model] enabled = false): there is no model to sample")
     problem = make_problem(task.task.problem, task.problem, run_dir / "task.toml", task_dir)
     device = model_lib.pick_device()
-    model, _ = model_lib.build(task, problem, seed, device)
+    model = model_lib.Transformer(model_lib.shape_for(task, problem)).to(device)  # weights come from the run
     try:
         model.load_state_dict(decode(archive.load_checkpoint(run_dir, g))["model"])
     except (KeyError, RuntimeError, TypeError, CheckpointFormatError) as exc:
@@ -48,8 +48,7 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
 
 
 def rows(pool: Pool) -> list[dict[str, Any]]:
-    human = {k: v for k, v in pool.extra.items()}
-    return [{"score": float(pool.score[i]), "valid": bool(pool.valid[i]), **{k: v[i] for k, v in human.items()}}
+    return [{"score": float(pool.score[i]), "valid": bool(pool.valid[i]), **{k: v[i] for k, v in pool.extra.items()}}
             for i in range(len(pool))]
 
 
