@@ -131,9 +131,30 @@ void check_range(int64_t max_operand) {
     throw std::invalid_argument("integer: max_operand must be in [1, 2^62] (got " + std::to_string(max_operand) + ")");
 }
 
-I64Array make_rows(int64_t rows) {
+struct Triple {
+  int64_t a, b, c;
+};
+
+// A (rows, 3) table whose row r is draw_row(rng) with rng seeded from (seed, r): the same
+// table for any thread count, made without the GIL.
+template <class DrawRow>
+I64Array generate_rows(int64_t rows, uint64_t seed, int threads, DrawRow draw_row) {
   if (rows < 0) throw std::invalid_argument("integer: rows must be >= 0");
-  return I64Array({rows, int64_t(3)});
+  I64Array out({rows, int64_t(3)});
+  int64_t *res = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;  // ends before `out` is returned: refcounts need the GIL
+    parallel_blocks(rows, threads, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        loopengine::Rng rng(seed, static_cast<uint64_t>(r));
+        const Triple t = draw_row(rng);
+        res[3 * r] = t.a;
+        res[3 * r + 1] = t.b;
+        res[3 * r + 2] = t.c;
+      }
+    });
+  }
+  return out;
 }
 
 // ---- GCD ----------------------------------------------------------------------------
@@ -159,37 +180,22 @@ I64Array gcd_generate(int64_t rows, uint64_t seed, int64_t max_operand, const st
     for (int64_t k = 1; k <= max_gcd; ++k) cdf[k - 1] = (total += 1.0 / k);
     for (auto &c : cdf) c /= total;
   }
-  I64Array out = make_rows(rows);
-  int64_t *res = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(rows, threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        loopengine::Rng rng(seed, static_cast<uint64_t>(r));
-        int64_t a, b, g;
-        if (natural) {
-          a = draw(rng, 1, max_operand, dist);
-          b = draw(rng, 1, max_operand, dist);
-          g = static_cast<int64_t>(gcd_u64(a, b));
-        } else {
-          const double u = rng.uniform();
-          g = 1 + (std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
-          g = std::min(g, max_gcd);
-          const int64_t top = max_operand / g;
-          do {  // coprime pairs have density 6/pi^2, so ~1.6 tries on average
-            a = draw(rng, 1, top, dist);
-            b = draw(rng, 1, top, dist);
-          } while (gcd_u64(a, b) != 1);
-          a *= g;
-          b *= g;
-        }
-        res[3 * r] = a;
-        res[3 * r + 1] = b;
-        res[3 * r + 2] = g;
-      }
-    });
-  }
-  return out;
+  return generate_rows(rows, seed, threads, [&](loopengine::Rng &rng) {
+    if (natural) {
+      const int64_t a = draw(rng, 1, max_operand, dist), b = draw(rng, 1, max_operand, dist);
+      return Triple{a, b, static_cast<int64_t>(gcd_u64(a, b))};
+    }
+    const double u = rng.uniform();
+    int64_t g = 1 + (std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+    g = std::min(g, max_gcd);
+    const int64_t top = max_operand / g;
+    int64_t a, b;
+    do {  // coprime pairs have density 6/pi^2, so ~1.6 tries on average
+      a = draw(rng, 1, top, dist);
+      b = draw(rng, 1, top, dist);
+    } while (gcd_u64(a, b) != 1);
+    return Triple{a * g, b * g, g};
+  });
 }
 
 void check_pairs(const I64Array &a, const I64Array &b, const char *what) {
@@ -252,21 +258,10 @@ I64Array mod_generate(int64_t rows, uint64_t seed, int64_t max_operand, int64_t 
   const Dist dist = parse_dist(operands, "operands");
   const Op o = parse_op(op);
   const FastMod fm(static_cast<uint64_t>(modulus));
-  I64Array out = make_rows(rows);
-  int64_t *res = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(rows, threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        loopengine::Rng rng(seed, static_cast<uint64_t>(r));
-        const int64_t a = draw(rng, 0, max_operand, dist), b = draw(rng, 0, max_operand, dist);
-        res[3 * r] = a;
-        res[3 * r + 1] = b;
-        res[3 * r + 2] = mod_apply(fm, o, a, b);
-      }
-    });
-  }
-  return out;
+  return generate_rows(rows, seed, threads, [&](loopengine::Rng &rng) {
+    const int64_t a = draw(rng, 0, max_operand, dist), b = draw(rng, 0, max_operand, dist);
+    return Triple{a, b, mod_apply(fm, o, a, b)};
+  });
 }
 
 I64Array mod_batch(I64Array a, I64Array b, int64_t modulus, const std::string &op, int threads) {
