@@ -235,6 +235,20 @@ def test_python_kernel_params_follow_its_signature(tmp_path):
                         {"params": {"anything": "goes"}}, "t.toml")
 
 
+@pytest.mark.parametrize("params, key, expected", [
+    ({"steps": -5}, "kernel.params.steps", "greater than or equal to 0"),
+    ({"per_scale": 0}, "kernel.params.per_scale", "greater than or equal to 1"),
+    ({"coef_bound": -1.0}, "kernel.params.coef_bound", "greater than or equal to 0"),
+    ({"tol": 0.0}, "kernel.params.tol", "greater than 0"),
+])
+def test_builtin_lyapunov_kernel_params_are_range_checked(params, key, expected):
+    kernel = resolve_kernel("lyapunov", None, "t.toml")
+    check_kernel_params(kernel, {"params": {"steps": 10, "per_scale": 2, "tol": 1e-6}}, "t.toml")
+    with pytest.raises(ConfigError) as err:
+        check_kernel_params(kernel, {"params": params}, "t.toml")
+    assert err.value.key == key and expected in str(err.value), str(err.value)
+
+
 def test_limits_in_the_task_file_name_the_file(tiny_task):
     with pytest.raises(ConfigError) as err:
         load_task(tiny_task, ["loop.samples_per_generation=1e12"])

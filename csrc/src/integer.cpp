@@ -34,6 +34,14 @@ void parallel_blocks(int64_t rows, int threads, Fn fn) {
   });
 }
 
+// parallel_blocks with the GIL released: the batch functions read and write only raw
+// buffers inside fn, and their arrays are created and returned while the GIL is held.
+template <class Fn>
+void blocks_without_gil(int64_t rows, int threads, Fn fn) {
+  py::gil_scoped_release nogil;
+  parallel_blocks(rows, threads, fn);
+}
+
 inline uint64_t magnitude(int64_t x) { return x < 0 ? 0 - static_cast<uint64_t>(x) : static_cast<uint64_t>(x); }
 
 // Binary GCD in the form whose loop carries only one short dependency chain (the shift
@@ -136,24 +144,21 @@ struct Triple {
 };
 
 // A (rows, 3) table whose row r is draw_row(rng) with rng seeded from (seed, r): the same
-// table for any thread count, made without the GIL.
+// table for any thread count.
 template <class DrawRow>
 I64Array generate_rows(int64_t rows, uint64_t seed, int threads, DrawRow draw_row) {
   if (rows < 0) throw std::invalid_argument("integer: rows must be >= 0");
   I64Array out({rows, int64_t(3)});
   int64_t *res = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;  // ends before `out` is returned: refcounts need the GIL
-    parallel_blocks(rows, threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        loopengine::Rng rng(seed, static_cast<uint64_t>(r));
-        const Triple t = draw_row(rng);
-        res[3 * r] = t.a;
-        res[3 * r + 1] = t.b;
-        res[3 * r + 2] = t.c;
-      }
-    });
-  }
+  blocks_without_gil(rows, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      loopengine::Rng rng(seed, static_cast<uint64_t>(r));
+      const Triple t = draw_row(rng);
+      res[3 * r] = t.a;
+      res[3 * r + 1] = t.b;
+      res[3 * r + 2] = t.c;
+    }
+  });
   return out;
 }
 
@@ -210,14 +215,11 @@ I64Array gcd_batch(I64Array a, I64Array b, int threads) {
   I64Array out(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
   const int64_t *pa = a.data(), *pb = b.data();
   int64_t *po = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(n, threads, [&](int64_t lo, int64_t hi) {
-      gcd_range(
-          lo, hi, [&](int64_t i, uint64_t &x, uint64_t &y) { x = magnitude(pa[i]), y = magnitude(pb[i]); },
-          [&](int64_t i, uint64_t g) { po[i] = static_cast<int64_t>(g); });
-    });
-  }
+  blocks_without_gil(n, threads, [&](int64_t lo, int64_t hi) {
+    gcd_range(
+        lo, hi, [&](int64_t i, uint64_t &x, uint64_t &y) { x = magnitude(pa[i]), y = magnitude(pb[i]); },
+        [&](int64_t i, uint64_t g) { po[i] = static_cast<int64_t>(g); });
+  });
   return out;
 }
 
@@ -237,14 +239,11 @@ py::array_t<bool> gcd_verify(I64Array prompts, I64Array answers, int threads) {
   py::array_t<bool> ok(n);
   const int64_t *pp = prompts.data(), *pa = answers.data();
   bool *po = ok.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(n, threads, [&](int64_t lo, int64_t hi) {
-      gcd_range(
-          lo, hi, [&](int64_t i, uint64_t &x, uint64_t &y) { x = magnitude(pp[i * w]), y = magnitude(pp[i * w + 1]); },
-          [&](int64_t i, uint64_t g) { po[i] = pa[i] >= 0 && static_cast<uint64_t>(pa[i]) == g; });
-    });
-  }
+  blocks_without_gil(n, threads, [&](int64_t lo, int64_t hi) {
+    gcd_range(
+        lo, hi, [&](int64_t i, uint64_t &x, uint64_t &y) { x = magnitude(pp[i * w]), y = magnitude(pp[i * w + 1]); },
+        [&](int64_t i, uint64_t g) { po[i] = pa[i] >= 0 && static_cast<uint64_t>(pa[i]) == g; });
+  });
   return ok;
 }
 
@@ -273,12 +272,9 @@ I64Array mod_batch(I64Array a, I64Array b, int64_t modulus, const std::string &o
   I64Array out(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
   const int64_t *pa = a.data(), *pb = b.data();
   int64_t *po = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(n, threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) po[i] = mod_apply(fm, o, pa[i], pb[i]);
-    });
-  }
+  blocks_without_gil(n, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) po[i] = mod_apply(fm, o, pa[i], pb[i]);
+  });
   return out;
 }
 
@@ -291,12 +287,9 @@ py::array_t<bool> mod_verify(I64Array prompts, I64Array answers, int64_t modulus
   py::array_t<bool> ok(n);
   const int64_t *pp = prompts.data(), *pa = answers.data();
   bool *po = ok.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    parallel_blocks(n, threads, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) po[i] = pa[i] == mod_apply(fm, o, pp[i * w], pp[i * w + 1]);
-    });
-  }
+  blocks_without_gil(n, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) po[i] = pa[i] == mod_apply(fm, o, pp[i * w], pp[i * w + 1]);
+  });
   return ok;
 }
 

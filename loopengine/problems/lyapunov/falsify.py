@@ -6,7 +6,10 @@ two-variable diagonals are included because sign changes often sit exactly there
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
 
 DEFAULT_SCALES = (1e-3, 1e-2, 1e-1, 0.5, 1.0, 2.0, 10.0, 100.0, 1e3)
 
@@ -41,10 +44,16 @@ def check(objects: np.ndarray, points: np.ndarray, threads: int = 0, tol: float 
     return _core.lyapunov_check(np.ascontiguousarray(objects, dtype=np.float64), points, threads, tol)
 
 
-def local_search(objects, prompts, seed, threads, steps: int = 1000, coef_bound: float = 0.0,
-                 max_terms: int = 0, per_scale: int = 8, tol: float = 1e-9):
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def local_search(objects, prompts, seed, threads, steps: NonNegativeInt = 1000,
+                 coef_bound: Annotated[float, Field(ge=0)] = 0.0, max_terms: NonNegativeInt = 0,
+                 per_scale: Annotated[int, Field(ge=1)] = 8, tol: Annotated[float, Field(gt=0)] = 1e-9):
     """The engine's kernel signature; rows carry their own system (and, unless given here,
-    coef_bound and max_terms), so prompts are not needed."""
+    coef_bound and max_terms), so prompts are not needed. The bounds are the task file's:
+    kernel_params checks `[kernel] params` against them before a run writes anything
+    (0 for coef_bound / max_terms means "the row's own")."""
     from loopengine import _core
 
     objects = np.ascontiguousarray(objects, dtype=np.float64)
