@@ -7,7 +7,7 @@ the tensor path, in one run, with the ratio.
 batches drawn by train.TwoSetSampler and collated by train.to_batch, AdamW without fused
 kernels, batch 128 (tasks/gcd.toml). The other rows change one thing at a time, so each
 factor shows: the tensor path (C++ tokens, loopengine/fastdata.py), larger batches, the
-fused AdamW, torch.compile. Every row includes its data preparation: examples are generated
+fused AdamW, torch.compile (--compile), bfloat16 autocast (--bf16). Every row includes its data preparation: examples are generated
 and encoded inside the timed region, as a generation of the loop does. Each row is timed
 best-of-`--repeat` over `--steps` optimizer steps after one warm-up step. CUDA rows are
 added when a GPU is present. Wall-clock: on a shared machine, compare rows of one run.
@@ -42,6 +42,7 @@ class Variant:
     fused_adam: bool = False
     compile: bool = False
     answer_only: bool = True
+    bf16: bool = False  # torch.autocast to bfloat16 around the step (CPUs with avx512_bf16 / AMX, GPUs)
 
 
 def build(task, problem, device: torch.device, variant: Variant):
@@ -71,14 +72,17 @@ def time_variant(task, problem, device, variant: Variant, steps: int, repeat: in
     rate is the steadier one: it does not count the time other programs held the cores."""
     model, runner, optimizer = build(task, problem, device, variant)
     rng = np.random.default_rng(0)
-    train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
-                variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
+    precision = torch.autocast(device.type, dtype=torch.bfloat16, enabled=variant.bf16)
+    with precision:
+        train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
+                    variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
     best_wall = best_cpu = math.inf
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
         sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
-        train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
-                    answer_only=variant.answer_only)
+        with precision:
+            train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
+                        answer_only=variant.answer_only)
         if device.type == "cuda":
             torch.cuda.synchronize()
         best_wall = min(best_wall, time.perf_counter() - wall)
@@ -95,6 +99,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per row (best is kept)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512, 1024])
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up on a CPU)")
+    ap.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast")
     args = ap.parse_args()
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -109,6 +114,9 @@ def main() -> None:
     variants += [Variant(f"tensor path, batch {b}, fused AdamW", True, b, fused_adam=True) for b in args.batch_sizes]
     if args.compile:
         variants += [Variant(f"tensor path, batch {b}, fused AdamW, compiled", True, b, True, True)
+                     for b in args.batch_sizes]
+    if args.bf16:
+        variants += [Variant(f"tensor path, batch {b}, fused AdamW, bf16", True, b, True, bf16=True)
                      for b in args.batch_sizes]
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"task {args.task.name}: model {m.layers} layers x width {m.width}, {m.heads} heads; "
