@@ -66,7 +66,7 @@ class LyapunovSettings(ProblemSettings):
     start_terms: int = Field(3, ge=1, le=40, description='mode "one": random terms in an initial V')
     certify_seconds: float = Field(180.0, ge=0, description="total SOS certification budget in finalize")
     certify_per_target: int = Field(3, ge=1, le=50, description="distinct candidates tried per target")
-    sdp_search_seconds: float = Field(20.0, ge=0, description="per target, when the sampled candidates give no "
+    sdp_search_seconds: float = Field(10.0, ge=0, description="per target, when the sampled candidates give no "
                                       "GAS proof: time for the SDP search of V (v_search.py; 0 = off)")
     sdp_search_power: int = Field(6, ge=1, le=8, description="SDP search: V = z^T Q z, z = x_i^k for k <= this")
 
