@@ -6,8 +6,10 @@ V' is linear in the coefficients c of V. The plain approach (baseline.py) asks -
 over every monomial its degree allows; for V' of degree 20+ that Gram matrix is far too big.
 But a good V typically makes V' collapse to a few terms (-(h dV/dx)^2 and the like), so:
 
-  1. an LP finds c with V' as sparse as possible: minimise the L1 norm of V''s coefficients,
-     with every axis power sum sum_k c(x_i^2k) >= 1 (V grows along every axis);
+  1. a small conic program (only Q is a matrix variable) makes V' sparse, in the shape of
+     -(sum of squares): minimise a weighted L1 norm of V''s coefficients in which negative
+     terms on even monomials (a square's diagonal) cost little; every axis power sum
+     sum_k c(x_i^2k) >= 1 (V grows along every axis); reweighted a few times;
   2. the -V' Gram basis w comes from that sparse V' (half its Newton polytope, sparse);
      every monomial of V' outside w*w must then vanish: linear equalities, solved exactly
      (exact_linear.null_space) so that c = N y;
@@ -44,7 +46,7 @@ def products(basis: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     return sorted({tuple(a + b for a, b in zip(p, q)) for p in basis for q in basis}, key=lambda m: (sum(m), m))
 
 
-class _Family:
+class _LieMap:
     """The linear map from V's coefficients (over `support`) to V''s coefficients (over `out`)."""
 
     def __init__(self, f: list[PolyDict], n: int, z: list[tuple[int, ...]]) -> None:
@@ -65,7 +67,7 @@ class _Family:
         self.axes = [[j for j, a in enumerate(self.support) if a[i] == sum(a) and a[i] % 2 == 0] for i in range(n)]
 
 
-def sparse_vdots(fam: _Family, time_limit: float, rounds: int = REWEIGHT_ROUNDS) -> Iterator[np.ndarray]:
+def sparse_vdots(fam: _LieMap, time_limit: float, rounds: int = REWEIGHT_ROUNDS) -> Iterator[np.ndarray]:
     """Step 1: coefficients c of V = z^T Q z (Q PSD) minimising a weighted sum of |V'_m|, with
     every axis power sum >= 1. First weights: each row of the map scaled to max 1 (terms weigh
     alike); then reweighted by 1/(|V'_m| + delta), which drives small terms to exactly 0 (an L1
@@ -93,8 +95,9 @@ def sparse_vdots(fam: _Family, time_limit: float, rounds: int = REWEIGHT_ROUNDS)
         weights = 1.0 / (scale * (relative + REWEIGHT_DELTA))
 
 
-def _gram_variable(fam: _Family, c=None):
-    """(Q, c) with V = z^T Q z, c = V's coefficients over fam.support (a new variable unless given)."""
+def _gram_variable(fam: _LieMap, c=None):
+    """(Q, c, [constraint]) with V = z^T Q z, c = V's coefficients over fam.support (a new
+    variable unless given)."""
     import cvxpy as cp
 
     gz = Gram.of(fam.z)
@@ -108,7 +111,7 @@ def _gram_variable(fam: _Family, c=None):
     return q, c, [gz.a @ cp.vec(q, order="F") == pick @ c]
 
 
-def _vdot_basis(fam: _Family, c: np.ndarray) -> list[tuple[int, ...]]:
+def _vdot_basis(fam: _LieMap, c: np.ndarray) -> list[tuple[int, ...]]:
     vdot = fam.a @ c
     top = np.abs(vdot).max(initial=0.0)
     if top == 0:
@@ -126,7 +129,7 @@ def _dense(basis: list[dict[int, Fraction]], rows: int) -> np.ndarray:
     return out
 
 
-def _solve(fam: _Family, w: list[tuple[int, ...]], time_limit: float):
+def _solve(fam: _LieMap, w: list[tuple[int, ...]], time_limit: float):
     """Steps 2-3: exact null space N of the forced cancellations, then the SDP in y.
     Returns (N as exact vectors, y, R's diagonal) or None."""
     import cvxpy as cp
@@ -162,7 +165,7 @@ def _solve(fam: _Family, w: list[tuple[int, ...]], time_limit: float):
     return basis, np.asarray(y.value), diag
 
 
-def _roundings(fam: _Family, basis, y: np.ndarray) -> Iterator[PolyDict]:
+def _roundings(fam: _LieMap, basis, y: np.ndarray) -> Iterator[PolyDict]:
     """Rational y near the solver's (scaled so V's largest coefficient is about 1), c = N y exactly."""
     nmat = _dense(basis, len(fam.support))
     top = np.abs(nmat @ y).max(initial=0.0)
@@ -192,7 +195,7 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
     for k in range(1, max_power + 1):
         if left() <= 0:
             return
-        fam = _Family(f, n, pure_powers(n, k))
+        fam = _LieMap(f, n, pure_powers(n, k))
         tried = set()
         for c in sparse_vdots(fam, left()):
             w = _vdot_basis(fam, c)
@@ -202,7 +205,7 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
             yield from _solve_reducing(fam, w, left)
 
 
-def _solve_reducing(fam: _Family, w: list[tuple[int, ...]], left) -> Iterator[PolyDict]:
+def _solve_reducing(fam: _LieMap, w: list[tuple[int, ...]], left) -> Iterator[PolyDict]:
     """Steps 2-4 for one basis w, with facial reduction: rows of R that the solver drives to 0
     leave w and the SDP is solved again (up to FACIAL_ROUNDS times)."""
     for _ in range(FACIAL_ROUNDS):
