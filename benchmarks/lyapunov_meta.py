@@ -2,15 +2,19 @@
 arXiv 2410.08304): for each file, the fraction of systems certified by
   loop       the loop's search and certification machinery for one system, without a trained
              model (Problem in mode "one": random V starts -> C++ local search -> sampler ->
-             exact SOS certification of the best few), V degree 4 then 6, repeated from
+             exact SOS certification of the best few, then the SDP search of V if no GAS
+             proof yet, first attempt only), V degree 4 then 6, repeated from
              fresh random starts while at least 20% of the time limit is left;
   baseline   direct SOS search with V unknown (baseline.py, findlyap style, degrees 2..6);
+  sdp_search the loop's SDP search of V on its own (v_search.py: quadratic forms in pure powers,
+             sparse V'), for transparency: the loop runs it inside finalize (--sdp-seconds);
   reference  the V shipped with each system, through the same exact check as `loopengine check`.
 "Certified" = globally asymptotically stable or globally stable (exact rational SOS proofs for
 the system exactly as written in the file). Every method runs in a child process with a hard
 per-system time limit (over-limit counts as not certified); the time per system is recorded.
 
     nice -n 10 python benchmarks/lyapunov_meta.py [DATA_DIR] --per-file 25 --time-limit 60
+    ... --files BPoly --first 25 --per-file 50 --methods sdp_search,loop   (a slice, some methods)
 
 DATA_DIR defaults to ../shared/data/lyapunov_meta relative to the repository (read only).
 Writes benchmarks/results/lyapunov_meta.json (every system) and .md (the table).
@@ -42,7 +46,20 @@ def method_baseline(n, f, v_ref, seed, time_limit):
     return find_lyapunov(f, n, max_degree=6, time_limit=time_limit).status
 
 
-def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6)):
+def method_sdp_search(n, f, v_ref, seed, time_limit):
+    """The loop's SDP search of V alone (v_search.py), each candidate through certify."""
+    from loopengine.problems.lyapunov.certificate import PROVEN, certify
+    from loopengine.problems.lyapunov.v_search import candidates
+
+    start, status = time.perf_counter(), "none found"
+    for v in candidates(f, n, time_limit=time_limit):
+        status = certify(v, f, n).status
+        if status in PROVEN or time.perf_counter() - start > time_limit:
+            break
+    return status
+
+
+def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6), sdp_seconds=10.0):
     import numpy as np
 
     from loopengine.problems import make_problem
@@ -60,7 +77,8 @@ def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6)):
         problem = make_problem("lyapunov", {
             "mode": "one", "f": [poly_text(eq, "**") for eq in f], "v_degree": v_degree,
             "f_degree": max(1, system_degree(f)), "max_terms": 12, "coef_bound": 50, "start_terms": 4,
-            "certify_seconds": max(1.0, left * 0.6), "certify_per_target": 4}, "benchmark")
+            "certify_seconds": max(1.0, left * 0.6), "certify_per_target": 4,
+            "sdp_search_seconds": sdp_seconds if attempt == 0 and v_degree == degrees[0] else 0.0}, "benchmark")
         pool = problem.initial_pool(np.random.default_rng(seed), 64)
         pool.objects = local_search(pool.objects, None, seed, 1, steps=1500)
         problem.evaluate(pool, 1)
@@ -78,7 +96,8 @@ def _child(conn, name, args):
         conn.send(("error", f"{type(exc).__name__}: {exc}"[:200]))
 
 
-METHODS = {"reference": method_reference, "baseline": method_baseline, "loop": method_loop}
+METHODS = {"reference": method_reference, "baseline": method_baseline, "sdp_search": method_sdp_search,
+           "loop": method_loop}
 
 
 def run_limited(name, args, time_limit):
@@ -99,45 +118,19 @@ def run_limited(name, args, time_limit):
     return status, time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data" / "lyapunov_meta"))
-    ap.add_argument("--per-file", type=int, default=25, help="first K systems of each file (200 = all)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per system and method")
-    ap.add_argument("--methods", default="reference,baseline,loop")
-    ap.add_argument("--files", default=",".join(FILES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--loop-degrees", default="4,6", help="V degrees the loop tries, in order")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
-    args = ap.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
+def write_results(args, methods, records, started, finished: bool) -> str:
+    """The .json (every system) and .md (the table); called after every system, so a run
+    stopped early leaves its partial results (meta.finished says which)."""
     from loopengine.problems.lyapunov.certificate import PROVEN
-    from loopengine.problems.lyapunov.meta_format import read_line
 
-    methods = args.methods.split(",")
-    data = Path(args.data)
-    records, started = [], time.time()
-    for fname in args.files.split(","):
-        lines = (data / fname).read_text().splitlines()[: args.per_file]
-        for i, line in enumerate(lines):
-            n, f, v_ref = read_line(line)
-            rec = {"file": fname, "index": i, "n": n}
-            for m in methods:
-                extra = () if m == "reference" else (args.time_limit,)
-                if m == "loop":
-                    extra += (tuple(int(d) for d in args.loop_degrees.split(",")),)
-                rec[m], rec[m + "_s"] = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
-            records.append(rec)
-            print(json.dumps(rec), flush=True)
     summary = {}
-    for fname in args.files.split(","):
+    for fname in dict.fromkeys(r["file"] for r in records):
         rows = [r for r in records if r["file"] == fname]
         summary[fname] = {"systems": len(rows), **{m: sum(r[m] in PROVEN for r in rows) for m in methods},
                           **{m + "_mean_s": round(sum(r[m + "_s"] for r in rows) / max(1, len(rows)), 2)
                              for m in methods}}
-    meta = {"per_file": args.per_file, "time_limit_s": args.time_limit, "seed": args.seed,
-            "loop_degrees": args.loop_degrees,
+    meta = {"first": args.first, "per_file": args.per_file, "time_limit_s": args.time_limit, "seed": args.seed,
+            "loop_degrees": args.loop_degrees, "sdp_seconds": args.sdp_seconds, "finished": finished,
             "wall_s": round(time.time() - started, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
             "load_average_end": os.getloadavg()}
     out = Path(args.out)
@@ -149,10 +142,51 @@ def main() -> None:
     for fname, s in summary.items():
         lines.append(f"| {fname} | {s['systems']} | " + " | ".join(str(s[m]) for m in methods) + " | " +
                      " | ".join(str(s[m + '_mean_s']) for m in methods) + " |")
-    text = (f"# Lyapunov benchmark files ({args.per_file} per file, {args.time_limit:.0f} s limit per system "
-            f"and method)\n\n" + "\n".join(lines) + f"\n\n{json.dumps(meta)}\n")
+    span = f"systems {args.first}..{args.first + args.per_file - 1} of each file"
+    text = (f"# Lyapunov benchmark files ({span}, {args.time_limit:.0f} s limit per system and method"
+            f"{'' if finished else '; PARTIAL: the run was stopped before the end'})\n\n"
+            + "\n".join(lines) + f"\n\n{json.dumps(meta)}\n")
     out.with_suffix(".md").write_text(text)
-    print(text)
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data" / "lyapunov_meta"))
+    ap.add_argument("--first", type=int, default=0, help="index of the first system of each file")
+    ap.add_argument("--per-file", type=int, default=25, help="K systems of each file from --first (200 = all)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per system and method")
+    ap.add_argument("--methods", default="reference,baseline,sdp_search,loop")
+    ap.add_argument("--files", default=",".join(FILES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loop-degrees", default="4,6", help="V degrees the loop tries, in order")
+    ap.add_argument("--sdp-seconds", type=float, default=10.0, help="the loop's SDP search budget per system")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    from loopengine.problems.lyapunov.meta_format import read_line
+
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        ap.error(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
+    data = Path(args.data)
+    records, started = [], time.time()
+    for fname in args.files.split(","):
+        lines = (data / fname).read_text().splitlines()[args.first: args.first + args.per_file]
+        for i, line in enumerate(lines, start=args.first):
+            n, f, v_ref = read_line(line)
+            rec = {"file": fname, "index": i, "n": n}
+            for m in methods:
+                extra = () if m == "reference" else (args.time_limit,)
+                if m == "loop":
+                    extra += (tuple(int(d) for d in args.loop_degrees.split(",")), args.sdp_seconds)
+                rec[m], rec[m + "_s"] = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
+            records.append(rec)
+            print(json.dumps(rec), flush=True)
+            write_results(args, methods, records, started, finished=False)
+    print(write_results(args, methods, records, started, finished=True))
 
 
 if __name__ == "__main__":

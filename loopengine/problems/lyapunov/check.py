@@ -14,6 +14,7 @@ Bad text raises ValueError with a message naming --f or --v.
 from __future__ import annotations
 
 from loopengine.problems.lyapunov.certificate import Certificate, certify
+from loopengine.problems.lyapunov.polynomials import PolyDict
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
 
 
@@ -23,12 +24,17 @@ def split_system(f: str | list[str]) -> list[str]:
     return list(f)
 
 
+def read_check_input(f: str | list[str], v: str, f_label: str = "f",
+                     v_label: str = "V") -> tuple[list[PolyDict], PolyDict]:
+    """The exact system and V that `check` certifies (ValueError naming the label if bad)."""
+    system = parse_system(split_system(f), label=f_label)
+    return system, parse_equation(v, len(system), v_label, equilibrium=False)
+
+
 def check_lyapunov(f: str | list[str], v: str, f_label: str = "f", v_label: str = "V") -> Certificate:
     """What V proves about x' = f(x), exactly; see the module text."""
-    system = parse_system(split_system(f), label=f_label)
-    n = len(system)
-    lyap = parse_equation(v, n, v_label, equilibrium=False)
-    return certify(lyap, system, n)
+    system, lyap = read_check_input(f, v, f_label, v_label)
+    return certify(lyap, system, len(system))
 
 
 def check_lyapunov_cli(f: str, v: str, json_out, console) -> int:

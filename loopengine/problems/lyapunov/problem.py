@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from loopengine.problems.lyapunov import tokens as T
+from loopengine.problems.lyapunov import v_search
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
 from loopengine.problems.lyapunov.certificate import GAS, PLAUSIBLE, REJECTED, STABLE, certify
 from loopengine.problems.lyapunov.falsify import check, sample_points
@@ -65,6 +66,9 @@ class LyapunovSettings(ProblemSettings):
     start_terms: int = Field(3, ge=1, le=40, description='mode "one": random terms in an initial V')
     certify_seconds: float = Field(180.0, ge=0, description="total SOS certification budget in finalize")
     certify_per_target: int = Field(3, ge=1, le=50, description="distinct candidates tried per target")
+    sdp_search_seconds: float = Field(10.0, ge=0, description="per target, when the sampled candidates give no "
+                                      "GAS proof: time for the SDP search of V (v_search.py; 0 = off)")
+    sdp_search_power: int = Field(6, ge=1, le=8, description="SDP search: V = z^T Q z, z = x_i^k for k <= this")
 
     @field_validator("f")
     @classmethod
@@ -363,6 +367,13 @@ class Lyapunov(Problem):
                     best_status, best_v, best_cert = cert["status"], poly_text(v), cert
                 if best_status == GAS:
                     break
+            if best_status != GAS:
+                for v, cert in self.sdp_search(f, n, deadline):
+                    tried.append({"V": poly_text(v), "score": None, "origin": "sdp search", **cert})
+                    if _rank(cert["status"]) > _rank(best_status):
+                        best_status, best_v, best_cert = cert["status"], poly_text(v), cert
+                    if best_status in (GAS, STABLE):
+                        break
             counts[best_status] += 1
             (cert_dir / f"{t:03d}_{_safe(name)}.json").write_text(json.dumps(
                 {"name": name, "system": system_text, "n": n, "status": best_status, "V": best_v,
@@ -376,6 +387,22 @@ class Lyapunov(Problem):
             "table": {"title": "Lyapunov functions (proven statuses come from exact rational SOS checks)",
                       "columns": ["system", "x' = f(x)", "V", "status", "SOS s"], "rows": rows},
         }
+
+
+    def sdp_search(self, f: list[PolyDict], n: int, deadline: float):
+        """(V, certificate) for the candidates of the SDP search (v_search.py), within
+        sdp_search_seconds and the certification deadline; rejected ones are kept short."""
+        budget = min(self.settings.sdp_search_seconds, deadline - time.perf_counter())
+        if budget <= 0:
+            return
+        stop = time.perf_counter() + budget
+        for v in v_search.candidates(f, n, self.settings.sdp_search_power, budget):
+            cert = certify(v, f, n).to_json()
+            if cert["status"] == REJECTED:
+                cert = {"status": REJECTED, "reason": cert["reason"]}
+            yield v, cert
+            if time.perf_counter() > stop:
+                return
 
 
 def _rank(status: str) -> int:

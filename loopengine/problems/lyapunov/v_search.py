@@ -1,0 +1,224 @@
+"""Search for V as the unknown of small SDPs: quadratic forms in pure powers with a sparse V'.
+
+The family: V = z^T Q z with z = (x_i^k : 1 <= k <= K) and Q PSD, i.e. any V whose monomials
+are products x_i^k x_j^l (11 x0^4 + 18 x0^2 x1^5 + 10 x1^10 is one, with z = (x0^2, x1^5)).
+V' is linear in the coefficients c of V. The plain approach (baseline.py) asks -V' to be SOS
+over every monomial its degree allows; for V' of degree 20+ that Gram matrix is far too big.
+But a good V typically makes V' collapse to a few terms (-(h dV/dx)^2 and the like), so:
+
+  1. a small conic program (only Q is a matrix variable) makes V' sparse, in the shape of
+     -(sum of squares): minimise a weighted L1 norm of V''s coefficients in which negative
+     terms on even monomials (a square's diagonal) cost little; every axis power sum
+     sum_k c(x_i^2k) >= 1 (V grows along every axis); reweighted a few times;
+  2. the -V' Gram basis w comes from that sparse V' (half its Newton polytope, sparse);
+     every monomial of V' outside w*w must then vanish: linear equalities, solved exactly
+     (exact_linear.null_space) so that c = N y;
+  3. one SDP in y, Q (V = z^T Q z) and R (-V' = w^T R w): small, because z and w are;
+  4. y is rounded to rationals; c = N y keeps the cancellations exact; each rounding is a
+     candidate V for certificate.certify, which decides everything exactly, as for any V.
+Floats live only inside the LP and SDP; nothing here is trusted (the certifier is).
+"""
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from loopengine.problems.lyapunov.exact_linear import null_space
+from loopengine.problems.lyapunov.polynomials import PolyDict, lie_derivative
+from loopengine.problems.lyapunov.sos import Gram, half_basis, solve
+
+REWEIGHT_ROUNDS = 4
+REWEIGHT_DELTA = 1e-2
+EVEN_WEIGHT = 0.1
+FACIAL_ROUNDS = 3
+MAX_GRAM = 40          # largest -V' Gram basis worth an SDP here (Clarabel cost grows like s^6)
+DENOMINATORS = (1, 10, 100, 10**4, 10**6)
+
+
+def pure_powers(n: int, k: int) -> list[tuple[int, ...]]:
+    return [tuple(j if v == i else 0 for v in range(n)) for i in range(n) for j in range(1, k + 1)]
+
+
+def products(basis: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    return sorted({tuple(a + b for a, b in zip(p, q)) for p in basis for q in basis}, key=lambda m: (sum(m), m))
+
+
+class _LieMap:
+    """The linear map from V's coefficients (over `support`) to V''s coefficients (over `out`)."""
+
+    def __init__(self, f: list[PolyDict], n: int, z: list[tuple[int, ...]]) -> None:
+        self.n, self.z = n, z
+        self.support = products(z)
+        lies = [lie_derivative({a: Fraction(1)}, f) for a in self.support]
+        self.out = sorted({m for p in lies for m in p}, key=lambda m: (sum(m), m))
+        self.row = {m: i for i, m in enumerate(self.out)}
+        self.exact: dict[tuple[int, ...], dict[int, Fraction]] = {}  # V' monomial -> {column: coefficient}
+        for j, p in enumerate(lies):
+            for m, c in p.items():
+                self.exact.setdefault(m, {})[j] = c
+        self.a = np.zeros((len(self.out), len(self.support)))
+        for m, cols in self.exact.items():
+            for j, c in cols.items():
+                self.a[self.row[m], j] = float(c)
+        self.even = np.array([float(all(e % 2 == 0 for e in m)) for m in self.out])
+        self.axes = [[j for j, a in enumerate(self.support) if a[i] == sum(a) and a[i] % 2 == 0] for i in range(n)]
+
+
+def sparse_vdots(fam: _LieMap, time_limit: float, rounds: int = REWEIGHT_ROUNDS) -> Iterator[np.ndarray]:
+    """Step 1: coefficients c of V = z^T Q z (Q PSD) minimising a weighted sum of |V'_m|, with
+    every axis power sum >= 1. First weights: each row of the map scaled to max 1 (terms weigh
+    alike); then reweighted by 1/(|V'_m| + delta), which drives small terms to exactly 0 (an L1
+    solution is sparse, but not always the sparsest; reweighting moves it towards that)."""
+    import cvxpy as cp
+
+    start = time.perf_counter()
+    scale = np.abs(fam.a).max(axis=1, initial=0.0)
+    scale[scale == 0] = 1.0
+    weights = 1.0 / scale
+    for _ in range(rounds):
+        q, c, gram_eq = _gram_variable(fam)
+        cons = gram_eq + [q >> 0, cp.norm(c, "inf") <= 100] + [cp.sum(c[cols]) >= 1 for cols in fam.axes]
+        left = time_limit - (time.perf_counter() - start)
+        vdot = (fam.a * weights[:, None]) @ c
+        # V' = -(a sum of squares) is the goal: a negative term on an even monomial (a square's
+        # diagonal) costs little, any other term (cross terms must cancel or pair up) costs fully
+        cost = cp.norm1(cp.multiply(1 - fam.even, vdot)) + cp.sum(cp.multiply(fam.even, cp.pos(vdot))) \
+            + EVEN_WEIGHT * cp.norm1(cp.multiply(fam.even, vdot))
+        status = solve(cp.Problem(cp.Minimize(cost), cons), left)
+        if c.value is None or status not in ("optimal", "optimal_inaccurate"):
+            return
+        yield np.asarray(c.value)
+        relative = np.abs(fam.a @ c.value) / scale  # |V'_m| against the row's scale
+        weights = 1.0 / (scale * (relative + REWEIGHT_DELTA))
+
+
+def _gram_variable(fam: _LieMap, c=None):
+    """(Q, c, [constraint]) with V = z^T Q z, c = V's coefficients over fam.support (a new
+    variable unless given)."""
+    import cvxpy as cp
+
+    gz = Gram.of(fam.z)
+    sidx = {m: j for j, m in enumerate(fam.support)}
+    pick = np.zeros((len(gz.monomials), len(fam.support)))
+    for r, m in enumerate(gz.monomials):
+        pick[r, sidx[m]] = 1.0
+    q = cp.Variable((len(fam.z),) * 2, symmetric=True)
+    if c is None:
+        c = cp.Variable(len(fam.support))
+    return q, c, [gz.a @ cp.vec(q, order="F") == pick @ c]
+
+
+def _vdot_basis(fam: _LieMap, c: np.ndarray) -> list[tuple[int, ...]]:
+    vdot = fam.a @ c
+    top = np.abs(vdot).max(initial=0.0)
+    if top == 0:
+        return []
+    minus = {m: Fraction(-float(v)) for m, v in zip(fam.out, vdot) if abs(v) > 1e-7 * top}
+    return half_basis(minus, fam.n)
+
+
+def _dense(basis: list[dict[int, Fraction]], rows: int) -> np.ndarray:
+    """The null-space basis as a float matrix (one column per vector), for the solver."""
+    out = np.zeros((rows, len(basis)))
+    for col, vec in enumerate(basis):
+        for j, v in vec.items():
+            out[j, col] = float(v)
+    return out
+
+
+def _solve(fam: _LieMap, w: list[tuple[int, ...]], time_limit: float):
+    """Steps 2-3: exact null space N of the forced cancellations, then the SDP in y.
+    Returns (N as exact vectors, y, R's diagonal) or None."""
+    import cvxpy as cp
+
+    keep = set(products(w)) if w else set()
+    forced = [fam.exact[m] for m in fam.out if m not in keep]
+    basis = null_space(forced, len(fam.support))
+    if not basis:
+        return None
+    nmat = _dense(basis, len(fam.support))
+    y = cp.Variable(len(basis))
+    c = nmat @ y
+    q, _, gram_eq = _gram_variable(fam, c)
+    t = cp.Variable()
+    cons = gram_eq + [q >> 0, t <= 1]
+    cons += [cp.sum(c[cols]) >= 1 for cols in fam.axes]
+    r_var = None
+    if w:
+        gw = Gram.of(w)
+        rows = np.zeros((len(gw.monomials), len(fam.support)))
+        for r, m in enumerate(gw.monomials):
+            if m in fam.row:
+                rows[r] = fam.a[fam.row[m]]
+        r_var = cp.Variable((len(w),) * 2, symmetric=True)
+        cons += [gw.a @ cp.vec(r_var, order="F") == -(rows @ c), r_var - t * np.eye(len(w)) >> 0]
+    else:
+        cons.append(t <= 0)
+    cons.append(cp.norm(y, "inf") <= 1e3)
+    status = solve(cp.Problem(cp.Maximize(t), cons), time_limit)
+    if y.value is None or status not in ("optimal", "optimal_inaccurate"):
+        return None
+    diag = None if r_var is None else np.diag(r_var.value)
+    return basis, np.asarray(y.value), diag
+
+
+def _roundings(fam: _LieMap, basis, y: np.ndarray) -> Iterator[PolyDict]:
+    """Rational y near the solver's (scaled so V's largest coefficient is about 1), c = N y exactly."""
+    nmat = _dense(basis, len(fam.support))
+    top = np.abs(nmat @ y).max(initial=0.0)
+    if top == 0:
+        return
+    y = y / top
+    seen = set()
+    for denom in DENOMINATORS:
+        yq = [Fraction(round(float(v) * denom), denom) for v in y]
+        c: dict[int, Fraction] = {}
+        for col, vec in enumerate(basis):
+            if yq[col]:
+                for j, v in vec.items():
+                    c[j] = c.get(j, Fraction(0)) + yq[col] * v
+        v_poly = {fam.support[j]: x for j, x in c.items() if x != 0}
+        key = tuple(sorted(v_poly.items()))
+        if v_poly and key not in seen:
+            seen.add(key)
+            yield v_poly
+
+
+def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float = 20.0) -> Iterator[PolyDict]:
+    """Candidate V (exact rationals, unverified) for K = 1, 2, ... max_power pure powers per
+    variable (V of degree up to 2K), within time_limit seconds overall."""
+    start = time.perf_counter()
+    left = lambda: time_limit - (time.perf_counter() - start)  # noqa: E731
+    for k in range(1, max_power + 1):
+        if left() <= 0:
+            return
+        fam = _LieMap(f, n, pure_powers(n, k))
+        tried = set()
+        for c in sparse_vdots(fam, left()):
+            w = _vdot_basis(fam, c)
+            if tuple(w) in tried or left() <= 0:
+                continue
+            tried.add(tuple(w))
+            yield from _solve_reducing(fam, w, left)
+
+
+def _solve_reducing(fam: _LieMap, w: list[tuple[int, ...]], left) -> Iterator[PolyDict]:
+    """Steps 2-4 for one basis w, with facial reduction: rows of R that the solver drives to 0
+    leave w and the SDP is solved again (up to FACIAL_ROUNDS times)."""
+    for _ in range(FACIAL_ROUNDS):
+        if len(w) > MAX_GRAM or left() <= 0:
+            break
+        found = _solve(fam, w, left())
+        if found is None:
+            break
+        basis, y, diag = found
+        yield from _roundings(fam, basis, y)
+        if diag is None:
+            break
+        small = diag <= 1e-7 * max(1.0, float(np.abs(diag).max(initial=0.0)))
+        if not small.any():
+            break
+        w = [m for m, s in zip(w, small) if not s]
