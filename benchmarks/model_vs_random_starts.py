@@ -62,13 +62,39 @@ def find_elites(problem: C4Free, rng: np.random.Generator, args) -> tuple[np.nda
     return best_distinct(objects, canonical_graph_keys(objects, problem.n), args.elites), searched
 
 
+def swap_step(objects: np.ndarray, n: int, kick: int, rng: np.random.Generator) -> np.ndarray:
+    """One plateau move per graph: remove `kick` random edges, regrow greedily (random order)
+    without them, so the graph has to change. The kernel alone cannot make this move: its
+    kick is followed by a regrowth that may re-add the same edges, and its iterated search
+    returns the first graph of the best size it saw, i.e. its start when nothing improved
+    (a chain of kernel calls stayed on its elites: 313 distinct graphs from 2200)."""
+    iu, ju = np.triu_indices(n, k=1)
+    out = objects.copy()
+    for row in out:
+        adj = np.zeros((n, n), dtype=np.int64)
+        adj[iu, ju] = row
+        adj += adj.T
+        edges = np.flatnonzero(row)
+        removed = rng.choice(edges, size=min(kick, len(edges)), replace=False)
+        adj[iu[removed], ju[removed]] = adj[ju[removed], iu[removed]] = 0
+        allowed = row == 0
+        for k in rng.permutation(np.flatnonzero(allowed)):
+            u, v = iu[k], ju[k]
+            if not adj[u] @ adj @ adj[v]:  # no path u-a-b-v: adding uv closes no 4-cycle
+                adj[u, v] = adj[v, u] = 1
+        row[:] = adj[iu, ju]
+    return out
+
+
 def chain_graphs(problem: C4Free, elites: np.ndarray, rng: np.random.Generator, args) -> np.ndarray:
-    """The elites plus --chain-steps links of perturbation chains: each link kicks every graph
-    of the previous one (--perturb-kick edges) and searches it --chain-rounds rounds; the
-    --train-graphs best distinct graphs of everything seen are returned."""
+    """The elites plus --chain-steps links of perturbation chains: each link makes a swap
+    step (swap_step, --chain-kick edges) on every graph of the previous link, then searches
+    it --chain-rounds rounds (0: just back to maximal); the --train-graphs best distinct
+    graphs of everything seen are returned."""
     seen, current = [elites], elites
     for _ in range(args.chain_steps):
-        current = search(current, int(rng.integers(2**62)), args, args.chain_rounds, args.perturb_kick)
+        current = swap_step(current, problem.n, args.chain_kick, rng)
+        current = search(current, int(rng.integers(2**62)), args, args.chain_rounds)
         seen.append(current)
     objects = np.concatenate(seen)
     objects = objects[c4_free_mask(objects, problem.n)]
@@ -139,7 +165,8 @@ def run(n: int, args) -> None:
             problem.decode(prefixes(tokens[first_t], f)).objects, 0)
     arms["(b) random starts"] = (problem.initial_pool(rng, args.starts).objects, 0)
     arms["(c) perturbed elites"] = (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)
-    chained = (f", then {args.chain_steps} chain links of {args.chain_rounds} rounds: {len(elites)} best distinct"
+    chained = (f", then {args.chain_steps} chain links (swap {args.chain_kick} edges, {args.chain_rounds} rounds): "
+               f"{len(elites)} best distinct"
                if args.chain_steps else "")
     print(f"\n## n = {n}\n")
     print(f"elites: {found} distinct graphs from {searched} random-start searches{chained}, in {elite_s:.0f} s "
@@ -170,6 +197,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, nargs="+", default=[2000], help="kernel budgets (one table row per arm each)")
     ap.add_argument("--elite-rounds", type=int, default=20000, help="rounds of each elite-finding search")
     ap.add_argument("--chain-steps", type=int, default=0, help="perturbation-chain links that grow the training set")
+    ap.add_argument("--chain-kick", type=int, default=12, help="edges each chain link removes (then regrows without)")
     ap.add_argument("--chain-rounds", type=int, default=2000, help="rounds of each chain link's search")
     ap.add_argument("--train-graphs", type=int, default=2000, help="with --chain-steps: best distinct graphs kept")
     ap.add_argument("--order", choices=["given", "bfs"], default="given", help="vertex labels the model trains on")
