@@ -10,6 +10,13 @@ values in the table are proven maxima, so nothing larger exists). The loop is ch
 between generations, so its last generation may overrun the budget; the time column says.
 
     python benchmarks/c4_loop_vs_search.py --budget 180 [--sizes 20 25 30] [--plain]
+    python benchmarks/c4_loop_vs_search.py --generations 10 --sizes 40 [--set problem.vertex_order=bfs]
+
+--generations G gives both sides the same *kernel* budget instead of the same wall-clock:
+G loop generations against G search batches (each batch searches as many random starts
+as a generation searches samples, with the same parameters, and re-searches as many
+elites), so only where the starts come from differs; model training is then free time.
+--set KEY=VALUE overrides the preset on both sides (as `loopengine run --set`).
 
 --plain sets rounds = 0 on both sides: the paper's one-shot repair + growth search, where
 the model has to do the exploring.
@@ -35,15 +42,23 @@ from loopengine.progress import RunProgress
 from loopengine.session import build_loop
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
-PRESETS = {20: "c4free.toml", 25: "c4free_n25.toml", 30: "c4free_n30.toml"}
+PRESETS = {20: "c4free.toml", 25: "c4free_n25.toml", 30: "c4free_n30.toml", 40: "c4free_n40.toml"}
 
 
-def preset(n: int, threads: int, plain: bool, seed: int):
+def preset(n: int, args):
     path = TASKS / PRESETS.get(n, "c4free.toml")
-    overrides = [f"problem.n={n}", f"execution.threads={threads}", f"task.seed={seed}"]
-    if plain:
+    overrides = [f"problem.n={n}", f"execution.threads={args.threads}", f"task.seed={args.seed}", *args.set]
+    if args.threads == 1:  # the preset may name its own kernel/torch thread counts
+        overrides += ["execution.kernel_threads=1", "execution.torch_threads=1"]
+    if args.plain:
         overrides += ["kernel.params.rounds=0", "kernel.elite_params.rounds=0"]
     return path, *load_task(path, overrides)
+
+
+def more(step: int, track: "Tracker", args) -> bool:
+    """Whether a method runs another generation (or batch): G of them with --generations,
+    else until the wall-clock budget is spent."""
+    return step < args.generations if args.generations else track.elapsed() < args.budget
 
 
 class Tracker:
@@ -64,15 +79,15 @@ class Tracker:
         return self.reached_at is not None
 
 
-def run_loop(n: int, budget: float, threads: int, plain: bool, seed: int) -> dict:
+def run_loop(n: int, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        path, task, raw = preset(n, threads, plain, seed)
+        path, task, raw = preset(n, args)
         run_dir = Path(tmp) / "run"
         loop = build_loop(task, path, path.parent, run_dir, quiet=True)
         archive.create_run(run_dir, raw, path.parent)
         track, g = Tracker(loop.problem.best_known()), 0
         with RunProgress(10**6, quiet=True) as progress:
-            while track.elapsed() < budget:
+            while more(g, track, args):
                 loop.generation(g, progress)
                 g += 1
                 if track.see(loop.state.elites.best_score()):
@@ -80,15 +95,16 @@ def run_loop(n: int, budget: float, threads: int, plain: bool, seed: int) -> dic
         return {"best": track.best, "reached": track.reached_at, "used": track.elapsed(), "work": f"{g} generations"}
 
 
-def run_search(n: int, budget: float, threads: int, plain: bool, seed: int) -> dict:
-    path, task, _ = preset(n, threads, plain, seed)
+def run_search(n: int, args) -> dict:
+    path, task, _ = preset(n, args)
+    threads, seed = task.execution.kernel_threads or task.execution.threads, args.seed
     problem = make_problem(task.task.problem, task.problem, path, path.parent)
     kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, path, path.parent)
     loop = task.loop
     batch = loop.samples_per_generation  # same batch size as a loop generation's samples
     rng = np.random.default_rng([seed, n])
     track, elites, searches, b = Tracker(problem.best_known()), None, 0, 0
-    while track.elapsed() < budget:
+    while more(b, track, args):
         pool = problem.initial_pool(rng, loop.initial_pool if b == 0 else batch)
         pool.objects = kernel(pool.objects, None, int(rng.integers(2**62)), threads, task.kernel.params)
         searches += len(pool)
@@ -106,7 +122,8 @@ def run_search(n: int, budget: float, threads: int, plain: bool, seed: int) -> d
         b += 1
         if track.see(float(elites.score[0])):
             break
-    return {"best": track.best, "reached": track.reached_at, "used": track.elapsed(), "work": f"{searches} searches"}
+    return {"best": track.best, "reached": track.reached_at, "used": track.elapsed(),
+            "work": f"{b} batches, {searches} searches"}
 
 
 def main() -> None:
@@ -116,18 +133,23 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="rounds = 0: one-shot repair + growth on both sides")
+    ap.add_argument("--generations", type=int, default=0, help="equal kernel budget: G generations / G batches")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="preset override, both sides")
     args = ap.parse_args()
 
     fmt = lambda t: "-" if t is None else f"{t:.1f} s"  # noqa: E731
     mode = "plain repair + growth (rounds = 0)" if args.plain else "preset kernel parameters (iterated search)"
     print(f"# C4-free: loop vs local search alone — {mode}\n")
-    print(f"{datetime.date.today()}, budget {args.budget:.0f} s per n and method, {args.threads} threads, "
-          f"seed {args.seed}, {platform.machine()} with {os.cpu_count()} cores.\n")
+    budget = (f"{args.generations} generations / batches (equal kernel budget)" if args.generations
+              else f"budget {args.budget:.0f} s")
+    print(f"{datetime.date.today()}, {budget} per n and method, {args.threads} threads, seed {args.seed}, "
+          f"overrides {args.set or 'none'}, {platform.machine()} with {os.cpu_count()} cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
     print("| n | best known | method | best edges | time to best known | time used | work |")
     print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
         for name, method in (("loop", run_loop), ("search alone", run_search)):
-            r = method(n, args.budget, args.threads, args.plain, args.seed)
+            r = method(n, args)
             known = make_problem("c4free", {"n": n}, "benchmark", None).best_known()
             print(f"| {n} | {known:.0f} | {name} | {r['best']:.0f} | {fmt(r['reached'])} | {fmt(r['used'])} | {r['work']} |",
                   flush=True)

@@ -13,7 +13,16 @@ The table gives, per arm, the final edge counts (mean, best, how many reach the 
 the number of non-isomorphic results and a histogram; the raw samples' own validity and
 edge counts are printed too. The model wins only if (a) beats (b) on mean and best.
 
-    python benchmarks/model_vs_random_starts.py [--n 35 40 45] [--starts 100] [--rounds 2000]
+Options for the model's side (each reported in the header, so a table says what it ran):
+--rounds takes several budgets: every arm is searched at each, from the same starts and
+seed (a budget sweep: does the start matter once the search is long?). --chain-steps grows
+the training set with perturbation chains of the elites (kick, short search, repeat), then
+trains on the --train-graphs best distinct graphs; arm (c) kicks the best of that same set.
+--order bfs trains on breadth-first vertex labels (problems/c4free/ordering.py). --prefix 0.5
+adds an arm (d) that keeps only the first half of each sample's edges and lets the search
+complete them. --temperature takes several values (one model arm each).
+
+    python benchmarks/model_vs_random_starts.py [--n 35 40 45] [--starts 100] [--rounds 0 200 2000]
 """
 from __future__ import annotations
 
@@ -29,13 +38,15 @@ import torch
 
 from loopengine import _core
 from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.pool import Pool
 from loopengine.problems.c4free.canonical import canonical_graph_keys
+from loopengine.problems.c4free.curriculum import best_distinct
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
 from loopengine.train import TwoSetSampler, from_pool, sample, train_steps
 
 
-def search(objects: np.ndarray, seed: int, args, kick: int = 0) -> np.ndarray:
-    return _core.c4_local_search(np.ascontiguousarray(objects), seed, args.threads, kick, args.rounds,
+def search(objects: np.ndarray, seed: int, args, rounds: int, kick: int = 0) -> np.ndarray:
+    return _core.c4_local_search(np.ascontiguousarray(objects), seed, args.threads, kick, rounds,
                                  args.round_kick, args.tabu, args.accept_worse)
 
 
@@ -44,17 +55,50 @@ def find_elites(problem: C4Free, rng: np.random.Generator, args) -> tuple[np.nda
     found, searched, t0 = [], 0, time.perf_counter()
     while time.perf_counter() - t0 < args.elite_seconds:
         starts = problem.initial_pool(rng, args.starts).objects
-        found.append(search(starts, int(rng.integers(2**62)), args))
+        found.append(search(starts, int(rng.integers(2**62)), args, args.elite_rounds))
         searched += len(starts)
     objects = np.concatenate(found)
     objects = objects[c4_free_mask(objects, problem.n)]
-    order = np.argsort(-objects.sum(axis=1), kind="stable")
-    keys, keep = canonical_graph_keys(objects[order], problem.n), {}
-    for i, k in zip(order, keys):
-        keep.setdefault(k, i)
-        if len(keep) == args.elites:
-            break
-    return objects[list(keep.values())], searched
+    return best_distinct(objects, canonical_graph_keys(objects, problem.n), args.elites), searched
+
+
+def swap_step(objects: np.ndarray, n: int, kick: int, rng: np.random.Generator) -> np.ndarray:
+    """One plateau move per graph: remove `kick` random edges, regrow greedily (random order)
+    without them, so the graph has to change. The kernel alone cannot make this move: its
+    kick is followed by a regrowth that may re-add the same edges, and its iterated search
+    returns the first graph of the best size it saw, i.e. its start when nothing improved
+    (a chain of kernel calls stayed on its elites: 313 distinct graphs from 2200)."""
+    iu, ju = np.triu_indices(n, k=1)
+    out = objects.copy()
+    for row in out:
+        adj = np.zeros((n, n), dtype=np.int64)
+        adj[iu, ju] = row
+        adj += adj.T
+        edges = np.flatnonzero(row)
+        removed = rng.choice(edges, size=min(kick, len(edges)), replace=False)
+        adj[iu[removed], ju[removed]] = adj[ju[removed], iu[removed]] = 0
+        allowed = row == 0
+        for k in rng.permutation(np.flatnonzero(allowed)):
+            u, v = iu[k], ju[k]
+            if not adj[u] @ adj @ adj[v]:  # no path u-a-b-v: adding uv closes no 4-cycle
+                adj[u, v] = adj[v, u] = 1
+        row[:] = adj[iu, ju]
+    return out
+
+
+def chain_graphs(problem: C4Free, elites: np.ndarray, rng: np.random.Generator, args) -> np.ndarray:
+    """The elites plus --chain-steps links of perturbation chains: each link makes a swap
+    step (swap_step, --chain-kick edges) on every graph of the previous link, then searches
+    it --chain-rounds rounds (0: just back to maximal); the --train-graphs best distinct
+    graphs of everything seen are returned."""
+    seen, current = [elites], elites
+    for _ in range(args.chain_steps):
+        current = swap_step(current, problem.n, args.chain_kick, rng)
+        current = search(current, int(rng.integers(2**62)), args, args.chain_rounds)
+        seen.append(current)
+    objects = np.concatenate(seen)
+    objects = objects[c4_free_mask(objects, problem.n)]
+    return best_distinct(objects, canonical_graph_keys(objects, problem.n), args.train_graphs)
 
 
 def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer, float, float]:
@@ -63,18 +107,23 @@ def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer,
                        layers=args.layers, heads=args.heads, width=args.width)
     model = Transformer(shape)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    examples = [([], np.flatnonzero(row).tolist()) for row in elites]
+    examples = [([], tokens) for tokens in problem.encode(Pool(objects=elites))]  # honours vertex_order
     t0 = time.perf_counter()
     loss = train_steps(model, optimizer, TwoSetSampler(from_pool(examples), []), args.train_steps,
                        args.batch_size, np.random.default_rng(args.seed), torch.device("cpu"))
     return model, loss, time.perf_counter() - t0
 
 
-def model_samples(problem: C4Free, model: Transformer, count: int, args) -> np.ndarray:
+def model_samples(problem: C4Free, model: Transformer, count: int, temperature: float, args) -> list[list[int]]:
+    """The sampled edge lists (tokens, in the order the model emitted them)."""
     generator = torch.Generator().manual_seed(args.seed)
-    tokens = sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), args.temperature, 128,
-                    generator, torch.device("cpu"), problem.decoding_constraint())
-    return problem.decode(tokens).objects
+    return sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), temperature, 128,
+                  generator, torch.device("cpu"), problem.decoding_constraint())
+
+
+def prefixes(tokens: list[list[int]], fraction: float) -> list[list[int]]:
+    """The first `fraction` of each sample's edges: a partial start the search completes."""
+    return [toks[:round(fraction * len(toks))] for toks in tokens]
 
 
 def describe(name: str, problem: C4Free, objects: np.ndarray, seconds: float | None, known) -> str:
@@ -90,35 +139,53 @@ def describe(name: str, problem: C4Free, objects: np.ndarray, seconds: float | N
 
 
 def run(n: int, args) -> None:
-    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained))
+    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained, vertex_order=args.order))
     rng = np.random.default_rng([args.seed, n])
     t0 = time.perf_counter()
     elites, searched = find_elites(problem, rng, args)
+    found = len(elites)
+    if args.chain_steps:
+        elites = chain_graphs(problem, elites, rng, args)
     elite_s = time.perf_counter() - t0
     model, loss, train_s = train_model(problem, elites, args)
     t0 = time.perf_counter()
-    raw = model_samples(problem, model, args.starts, args)
+    tokens = {t: model_samples(problem, model, args.starts, t, args) for t in args.temperature}
+    raws = {t: problem.decode(toks).objects for t, toks in tokens.items()}
     sample_s = time.perf_counter() - t0
     known = problem.best_known()
     known = "-" if known is None else f"{known:.0f}"
-    copies = len(set(canonical_graph_keys(raw, problem.n)) & set(canonical_graph_keys(elites, problem.n)))
+    training_keys = set(canonical_graph_keys(elites, problem.n))
+    copies = [len(set(canonical_graph_keys(raw, problem.n)) & training_keys) for raw in raws.values()]
 
-    seed = int(rng.integers(2**62))  # one kernel seed for all three arms
-    arms = {"(a) model samples": (raw, 0), "(b) random starts": (problem.initial_pool(rng, args.starts).objects, 0),
-            "(c) perturbed elites": (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)}
+    seed = int(rng.integers(2**62))  # one kernel seed for every arm
+    arms = {f"(a) model samples, T = {t}": (raw, 0) for t, raw in raws.items()}
+    first_t = args.temperature[0]
+    for f in args.prefix:
+        arms[f"(d) first {f:.0%} of each T = {first_t} sample"] = (
+            problem.decode(prefixes(tokens[first_t], f)).objects, 0)
+    arms["(b) random starts"] = (problem.initial_pool(rng, args.starts).objects, 0)
+    arms["(c) perturbed elites"] = (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)
+    chained = (f", then {args.chain_steps} chain links (swap {args.chain_kick} edges, {args.chain_rounds} rounds): "
+               f"{len(elites)} best distinct"
+               if args.chain_steps else "")
     print(f"\n## n = {n}\n")
-    print(f"elites: {len(elites)} distinct graphs from {searched} random-start searches in {elite_s:.0f} s "
+    print(f"elites: {found} distinct graphs from {searched} random-start searches{chained}, in {elite_s:.0f} s "
           f"(edges {int(elites.sum(1).min())}..{int(elites.sum(1).max())}, mean {elites.sum(1).mean():.2f}); "
           f"model trained {args.train_steps} steps in {train_s:.0f} s (final loss {loss:.3f}); "
-          f"{len(raw)} samples in {sample_s:.1f} s, {copies} of them isomorphic to a training graph.\n")
-    print("| starts | valid | mean edges | std | best | # at best | non-isomorphic | best known | kernel s | histogram (edges:count) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print(describe("raw model samples (no search)", problem, raw, None, known))
-    print(describe("elites (training set)", problem, elites, None, known))
-    for name, (starts, kick) in arms.items():
-        t0 = time.perf_counter()
-        out = search(starts, seed, args, kick)
-        print(describe(name, problem, out, time.perf_counter() - t0, known), flush=True)
+          f"{len(raws)} x {args.starts} samples in {sample_s:.1f} s, {' / '.join(map(str, copies))} of them "
+          f"isomorphic to a training graph.\n")
+    print("| rounds | starts | valid | mean edges | std | best | # at best | non-isomorphic | best known | kernel s "
+          "| histogram (edges:count) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for t, raw in raws.items():
+        print("| - " + describe(f"raw model samples, T = {t} (no search)", problem, raw, None, known))
+    print("| - " + describe("elites (training set)", problem, elites, None, known))
+    for rounds in args.rounds:
+        for name, (starts, kick) in arms.items():
+            t0 = time.perf_counter()
+            out = search(starts, seed, args, rounds, kick)
+            print(f"| {rounds} " + describe(name, problem, out, time.perf_counter() - t0, known), flush=True)
+    print(f"\nload average after n = {n}: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -127,7 +194,13 @@ def main() -> None:
     ap.add_argument("--starts", type=int, default=100, help="starts per arm (and per elite-search batch)")
     ap.add_argument("--elites", type=int, default=200, help="distinct best graphs that train the model")
     ap.add_argument("--elite-seconds", type=float, default=60.0, help="kernel time spent finding the elites")
-    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, nargs="+", default=[2000], help="kernel budgets (one table row per arm each)")
+    ap.add_argument("--elite-rounds", type=int, default=20000, help="rounds of each elite-finding search")
+    ap.add_argument("--chain-steps", type=int, default=0, help="perturbation-chain links that grow the training set")
+    ap.add_argument("--chain-kick", type=int, default=12, help="edges each chain link removes (then regrows without)")
+    ap.add_argument("--chain-rounds", type=int, default=2000, help="rounds of each chain link's search")
+    ap.add_argument("--train-graphs", type=int, default=2000, help="with --chain-steps: best distinct graphs kept")
+    ap.add_argument("--order", choices=["given", "bfs"], default="given", help="vertex labels the model trains on")
     ap.add_argument("--round-kick", type=int, default=2)
     ap.add_argument("--tabu", type=int, default=0)
     ap.add_argument("--accept-worse", type=float, default=0.0)
@@ -138,7 +211,9 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--temperature", type=float, nargs="+", default=[1.0], help="one model arm per temperature")
+    ap.add_argument("--prefix", type=float, nargs="*", default=[],
+                    help="also start from these fractions of each sample's first edges (partial starts)")
     ap.add_argument("--unconstrained", action="store_true", help="sample without the C4 decoding mask")
     ap.add_argument("--threads", type=int, default=1, help="kernel threads (torch always uses 1)")
     ap.add_argument("--seed", type=int, default=0)
@@ -147,10 +222,12 @@ def main() -> None:
     print("# C4-free: local search from model samples vs random starts vs perturbed elites\n")
     print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} with "
           f"{os.cpu_count()} cores (shared with other sessions; times are indicative), seed {args.seed}.")
-    print(f"Kernel per start: rounds {args.rounds}, round_kick {args.round_kick}, tabu {args.tabu}, "
-          f"accept_worse {args.accept_worse}; {args.starts} starts per arm; "
-          f"decoding {'unconstrained' if args.unconstrained else 'C4-constrained'}, temperature {args.temperature}; "
-          f"model {args.layers}x{args.width}, {args.train_steps} steps of {args.batch_size}.")
+    print(f"Kernel per start: rounds {' / '.join(map(str, args.rounds))}, round_kick {args.round_kick}, "
+          f"tabu {args.tabu}, accept_worse {args.accept_worse}; {args.starts} starts per arm; elite searches of "
+          f"{args.elite_rounds} rounds; decoding {'unconstrained' if args.unconstrained else 'C4-constrained'}, "
+          f"temperature {' / '.join(map(str, args.temperature))}; vertex order {args.order}; model "
+          f"{args.layers}x{args.width}, {args.train_steps} steps of {args.batch_size}; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     for n in args.n:
         run(n, args)
 

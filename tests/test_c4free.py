@@ -163,7 +163,10 @@ def test_best_known_table():
     assert len(EX_C4) == 40
     assert [best_known_edges(n) for n in (1, 2, 4, 10, 20, 21, 25, 26, 30, 31, 40)] == [
         0, 1, 4, 16, 46, 50, 63, 67, 85, 90, 127]
-    assert best_known_edges(0) is None and best_known_edges(41) is None
+    assert best_known_edges(0) is None and best_known_edges(50) is None
+    # beyond 40: OEIS A006855's lower bounds, still increasing, and 132 / 174 at the ends
+    bounds = [best_known_edges(n) for n in range(40, 50)]
+    assert bounds[1] == 132 and bounds[-1] == 174 and all(a < b for a, b in zip(bounds, bounds[1:]))
     # q^2 + q + 1 vertices (q a prime power): the polarity graph, q(q+1)^2 / 2 edges
     for q in (2, 3, 4, 5):
         assert best_known_edges(q * q + q + 1) == q * (q + 1) ** 2 // 2

@@ -7,17 +7,9 @@ import numpy as np
 from loopengine import _core
 from loopengine.pool import Pool
 from loopengine.problems.c4free.canonical import canonical_graph_keys
+from loopengine.problems.c4free.ordering import relabel
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings
 from loopengine.selection import dedup_index
-
-
-def relabel(row: np.ndarray, n: int, perm: np.ndarray) -> np.ndarray:
-    iu, ju = np.triu_indices(n, k=1)
-    adj = np.zeros((n, n), dtype=np.uint8)
-    adj[iu, ju] = row
-    adj = adj + adj.T
-    moved = adj[np.ix_(perm, perm)]
-    return moved[iu, ju]
 
 
 def searched_graphs(n: int, count: int, seed: int) -> np.ndarray:

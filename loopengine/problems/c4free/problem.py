@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import networkx as nx
 import numpy as np
@@ -33,14 +34,23 @@ from loopengine.problems.base import Problem, ProblemSettings
 from loopengine.problems.c4free import curriculum
 from loopengine.problems.c4free.canonical import canonical_graph_keys
 from loopengine.problems.c4free.decoding import C4Decoding
+from loopengine.problems.c4free.ordering import bfs_relabelled
 
 # OEIS A006855: ex(n; C4), maximum edges in a C4-free graph on n vertices, n = 1..40.
 EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46, 50, 52, 56, 59, 63,
          67, 71, 76, 80, 85, 90, 92, 96, 102, 106, 110, 113, 117, 122, 127]
 
 
+# Beyond n = 40 ex(n; C4) is open; these are the lower bounds OEIS A006855 lists for
+# n = 41..49 (Brendan McKay, 2022: "a good chance of being exact"). A run there aims at them.
+LOWER_BOUNDS_C4 = {41: 132, 42: 137, 43: 142, 44: 148, 45: 154, 46: 157, 47: 163, 48: 168, 49: 174}
+
+
 def best_known_edges(n: int) -> int | None:
-    return EX_C4[n - 1] if 1 <= n <= len(EX_C4) else None
+    """ex(n; C4) for n <= 40, the best known lower bound for n = 41..49, else None."""
+    if 1 <= n <= len(EX_C4):
+        return EX_C4[n - 1]
+    return LOWER_BOUNDS_C4.get(n)
 
 
 def pair_index(n: int) -> list[tuple[int, int]]:
@@ -83,6 +93,9 @@ class C4FreeSettings(ProblemSettings):
     seed_from: str | None = Field(None, description="size curriculum: a run directory at a smaller n whose best "
                                                      "graphs (plus isolated vertices) start generation 0")
     seed_count: int = Field(100, ge=1, description="size curriculum: distinct best graphs taken from seed_from")
+    vertex_order: Literal["given", "bfs"] = Field("given", description="labels the model trains on: as found, or "
+                                                                       "breadth-first from a top-degree vertex "
+                                                                       "(ordering.py)")
 
 
 class C4Free(Problem):
@@ -105,7 +118,10 @@ class C4Free(Problem):
         return max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
 
     def encode(self, pool: Pool) -> list[list[int]]:
-        return [np.flatnonzero(row).tolist() for row in pool.objects]
+        objects = pool.objects
+        if self.settings.vertex_order == "bfs":
+            objects = bfs_relabelled(objects, self.n)
+        return [np.flatnonzero(row).tolist() for row in objects]
 
     def decode(self, tokens: list[list[int]], prompts=None) -> Pool:
         objects = np.zeros((len(tokens), self.pairs), dtype=np.uint8)
