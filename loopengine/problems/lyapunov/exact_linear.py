@@ -12,34 +12,36 @@ from fractions import Fraction
 SparseRow = dict[int, Fraction]
 
 
+def _subtract(target: SparseRow, factor: Fraction, row: SparseRow) -> None:
+    """target -= factor * row, in place, dropping entries that cancel to zero."""
+    for j, v in row.items():
+        nv = target.get(j, Fraction(0)) - factor * v
+        if nv:
+            target[j] = nv
+        else:
+            target.pop(j, None)
+
+
 def rref(rows: list[SparseRow]) -> dict[int, SparseRow]:
     """Reduced row echelon form: {pivot column: row with 1 there and 0 in every other pivot column}."""
     pivots: dict[int, SparseRow] = {}
     for row in sorted(rows, key=len):
         r = {j: Fraction(v) for j, v in row.items() if v != 0}
+        # Pivot rows are clean in every other pivot column, so eliminating one adds no new
+        # pivot column to r: the list of pivots met can be taken once.
         for p in [j for j in r if j in pivots]:
             factor = r.get(p)
             if factor:
-                for j, v in pivots[p].items():
-                    nv = r.get(j, Fraction(0)) - factor * v
-                    if nv:
-                        r[j] = nv
-                    else:
-                        r.pop(j, None)
+                _subtract(r, factor, pivots[p])
         if not r:
             continue
-        p = min(r, key=lambda j: (len(r), j))
+        p = min(r)
         inv = 1 / r[p]
         r = {j: v * inv for j, v in r.items()}
-        for q, other in pivots.items():  # keep every pivot column clean in the older rows
+        for other in pivots.values():  # keep every pivot column clean in the older rows
             factor = other.get(p)
             if factor:
-                for j, v in r.items():
-                    nv = other.get(j, Fraction(0)) - factor * v
-                    if nv:
-                        other[j] = nv
-                    else:
-                        other.pop(j, None)
+                _subtract(other, factor, r)
         pivots[p] = r
     return pivots
 
