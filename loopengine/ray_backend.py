@@ -262,8 +262,12 @@ class RayExecutor:
                     continue
                 except ray.exceptions.RayTaskError as exc:
                     raise KernelError(str(exc.cause) if exc.cause is not None else str(exc)) from None
-                job = slot.queue.popleft()  # a worker runs its chunks in order
-                del owner[job.ref]
+                # Find the chunk by its reference, not by queue position: ray.wait may report
+                # a worker's second chunk before its first (CI saw chunk 1's rows land at
+                # chunk 0's range when the head was assumed).
+                job = next(j for j in slot.queue if j.ref == ref)
+                slot.queue.remove(job)
+                del owner[ref]
                 a, b = spans[job.chunk]
                 out[a:b] = rows
             now = time.monotonic()

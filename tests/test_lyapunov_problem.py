@@ -109,6 +109,25 @@ def test_finalize_certifies_the_typed_system_not_its_float_row(tmp_path):
     assert row[3] not in PROVEN, row
 
 
+
+def test_a_sampled_stable_v_does_not_end_the_search_for_gas(tmp_path):
+    """x0' = x1, x1' = -x0 - x1 with V = x0^2 + x1^2: V' = -2 x1^2 vanishes on the x0 axis, so the
+    sampled V proves only "globally stable"; the SDP search must still go on to a GAS V (a
+    quadratic form with a cross term exists: the system is linear and Hurwitz)."""
+    from fractions import Fraction
+
+    from loopengine.pool import Pool
+    from loopengine.problems.lyapunov.certificate import GAS, STABLE, certify
+
+    p = make_problem("lyapunov", {"mode": "one", "f": ["x1", "-x0 - x1"]}, "t", tmp_path)
+    v = {(2, 0): Fraction(1), (0, 2): Fraction(1)}
+    assert certify(v, p.exact_systems[0], 2).status == STABLE
+    pool = Pool(objects=p.rows(p.targets[0][1][None], [v]))
+    p.evaluate(pool)
+    row = p.finalize(tmp_path, pool)["table"]["rows"][0]
+    assert row[3] == GAS, row
+
+
 TINY_FAMILY = """
 [task]
 name = "lyfam"

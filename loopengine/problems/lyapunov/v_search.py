@@ -111,12 +111,20 @@ def _gram_variable(fam: _LieMap, c=None):
     return q, c, [gz.a @ cp.vec(q, order="F") == pick @ c]
 
 
-def _vdot_basis(fam: _LieMap, c: np.ndarray) -> list[tuple[int, ...]]:
+def _vdot_basis(fam: _LieMap, c: np.ndarray, trust_signs: bool) -> list[tuple[int, ...]]:
+    """Half the Newton polytope of the sparse V' found by step 1. With trust_signs, a square
+    monomial whose coefficient is not negative leaves the basis (it cannot be a square's
+    diagonal in -V'); without, the signs of the approximate V' are ignored: step 1 often ends
+    with a small wrong-signed diagonal term (+x1^4 where the true V' has -16 x1^4), and dropping
+    its root from w then forces every V away (BPoly system 15 is proven only without)."""
     vdot = fam.a @ c
     top = np.abs(vdot).max(initial=0.0)
     if top == 0:
         return []
-    minus = {m: Fraction(-float(v)) for m, v in zip(fam.out, vdot) if abs(v) > 1e-7 * top}
+    if trust_signs:
+        minus = {m: Fraction(-float(v)) for m, v in zip(fam.out, vdot) if abs(v) > 1e-7 * top}
+    else:
+        minus = {m: Fraction(abs(float(v))) for m, v in zip(fam.out, vdot) if abs(v) > 1e-7 * top}
     return half_basis(minus, fam.n)
 
 
@@ -192,17 +200,45 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
     variable (V of degree up to 2K), within time_limit seconds overall."""
     start = time.perf_counter()
     left = lambda: time_limit - (time.perf_counter() - start)  # noqa: E731
+    # Pass 1 reads w with the signs of step 1's V'; pass 2 (same step-1 solutions, kept) without.
+    # Pass 2 comes after all of pass 1 so that it only adds candidates to what pass 1 yields.
+    solutions: list[tuple[_LieMap, np.ndarray]] = []
+    tried: set[tuple[int, tuple]] = set()
     for k in range(1, max_power + 1):
         if left() <= 0:
             return
         fam = _LieMap(f, n, pure_powers(n, k))
-        tried = set()
         for c in sparse_vdots(fam, left()):
-            w = _vdot_basis(fam, c)
-            if tuple(w) in tried or left() <= 0:
-                continue
-            tried.add(tuple(w))
-            yield from _solve_reducing(fam, w, left)
+            solutions.append((fam, c))
+            yield from _try_basis(fam, _vdot_basis(fam, c, trust_signs=True), k, tried, left)
+    for fam, c in solutions:
+        yield from _try_basis(fam, _vdot_basis(fam, c, trust_signs=False), len(fam.z) // n, tried, left)
+    # Pass 3 aims at "globally asymptotically stable": the sparsest V' often vanishes on an axis
+    # (x0' = x1, x1' = -x0 - x1: V' = -2 x1^2), and a w without that axis can never give the
+    # strict -V' >= delta * sum x_i^2k; each axis's lowest even power is added to w.
+    for fam, c in solutions:
+        yield from _try_basis(fam, _with_axes(fam, _vdot_basis(fam, c, trust_signs=False)), len(fam.z) // n,
+                              tried, left)
+
+
+def _with_axes(fam: _LieMap, w: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    out = set(fam.out)
+    extra = []
+    for i in range(fam.n):
+        for j in range(1, max(sum(m) for m in fam.out) // 2 + 1):
+            square = tuple(2 * j if v == i else 0 for v in range(fam.n))
+            if square in out:
+                extra.append(tuple(j if v == i else 0 for v in range(fam.n)))
+                break
+    return sorted(set(w) | set(extra), key=lambda m: (sum(m), m))
+
+
+def _try_basis(fam: _LieMap, w: list[tuple[int, ...]], k: int, tried: set, left) -> Iterator[PolyDict]:
+    key = (k, tuple(w))
+    if key in tried or left() <= 0:
+        return
+    tried.add(key)
+    yield from _solve_reducing(fam, w, left)
 
 
 def _solve_reducing(fam: _LieMap, w: list[tuple[int, ...]], left) -> Iterator[PolyDict]:
