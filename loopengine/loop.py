@@ -30,7 +30,7 @@ from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 from loopengine.progress import RunProgress
 from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
-from loopengine.train import prompt_tokens, sample, train_steps, training_sampler
+from loopengine.train import generation_lr, prompt_tokens, sample, train_steps, training_sampler
 
 
 def derived_seed(seed: int, generation: int, purpose: int) -> int:
@@ -146,9 +146,15 @@ class Loop:
         sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
                                                         self.state.repeated, rng, steps * t.batch_size,
                                                         self.model.shape.context)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(g)
         progress.phase(g, "training", total=steps)
         return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
                            on_step=lambda s, loss: progress.advance(1, "steps"))
+
+    def lr(self, g: int) -> float:
+        t = self.task.train
+        return generation_lr(t.lr, t.lr_final, g, self.task.task.generations)
 
     def model_metrics(self, g: int, generator: torch.Generator) -> dict[str, Any]:
         if self.model is None:
@@ -211,6 +217,7 @@ class Loop:
             "temperature": temperature,
             "next_temperature": self.state.temperature,
             "train_loss": loss,
+            "train_lr": None if self.model is None else self.lr(g),
             "elapsed": self.state.elapsed,
             "timings": timings,
             "model": model_metrics,

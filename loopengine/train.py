@@ -122,6 +122,15 @@ def training_sampler(problem: "Problem", task: "Task", first: bool, selected: Po
     return mix, repeated
 
 
+def generation_lr(lr: float, lr_final: float | None, g: int, generations: int) -> float:
+    """The learning rate of generation g: lr throughout, or a cosine from lr (generation 0) to
+    lr_final (the last generation)."""
+    if lr_final is None or generations <= 1:
+        return lr
+    frac = min(g, generations - 1) / (generations - 1)
+    return lr_final + (lr - lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
 def first_target(targets: torch.Tensor) -> int:
     """The first position of the batch that carries a loss (-100 marks the others)."""
     has = (targets != -100).any(dim=0)

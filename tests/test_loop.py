@@ -59,6 +59,18 @@ def test_run_completes_and_archive_is_complete(tiny_task, tmp_path):
     assert (run_dir / "task.toml").is_file() and not list(run_dir.glob(".gen_*"))
 
 
+def test_learning_rate_decays_over_the_generations(tiny_task, tmp_path):
+    """train.lr_final: a cosine from lr (generation 0) to lr_final (the last generation),
+    recorded per generation and set in the optimizer the checkpoint saves."""
+    run_dir = run(tiny_task, tmp_path / "runs", "--set", "train.lr=0.001", "--set", "train.lr_final=0.00001")
+    lrs = [json.loads((run_dir / f"gen_{g:04d}" / "metrics.json").read_text())["train_lr"] for g in range(3)]
+    assert np.allclose(lrs, [1e-3, (1e-3 + 1e-5) / 2, 1e-5])
+    saved = torch.load(run_dir / "gen_0002" / "model.pt", weights_only=True)["optimizer"]
+    assert np.isclose(saved["param_groups"][0]["lr"], 1e-5)
+    constant = run(tiny_task, tmp_path / "constant", "--generations", "2", "--set", "train.lr=0.001")
+    assert json.loads((constant / "gen_0001" / "metrics.json").read_text())["train_lr"] == 1e-3
+
+
 def test_same_seed_same_archive(tiny_task, tmp_path):
     same_archive(run(tiny_task, tmp_path / "a"), run(tiny_task, tmp_path / "b"))
 
