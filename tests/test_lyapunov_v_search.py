@@ -10,7 +10,7 @@ from loopengine.problems.lyapunov.certificate import GAS, PROVEN, STABLE, certif
 from loopengine.problems.lyapunov.exact_linear import null_space
 from loopengine.problems.lyapunov.polynomials import add, derivative
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
-from loopengine.problems.lyapunov.v_search import candidates
+from loopengine.problems.lyapunov.v_search import _LieMap, candidates, pure_powers, sparse_vdots
 
 
 def test_null_space_is_exact_and_complete():
@@ -60,3 +60,27 @@ def test_center_is_only_stable():
     system = parse_system(["x1", "-x0"])
     v, cert = first_proof(system, 2, 5.0)
     assert cert is not None and cert.status == STABLE and cert.status != GAS
+
+
+# BPoly line 15 of the public benchmark (reference V = 4x0^2 - 4x0x1 + 5x1^2 + 3x1^8 + x0^12)
+BPOLY_15 = ["8*x0 - 20*x1 + 8*x0*x1 - 20*x1**2 - 8*x0*x1**2 + 4*x1**3 - 48*x1**7 - 48*x1**8 - 12*x0**11*x1**2",
+            "16*x0 - 8*x1 + 16*x0*x1 - 8*x1**2 + 24*x0**11 + 24*x0**11*x1"]
+
+
+def test_a_wrong_signed_square_in_the_sparse_vdot_does_not_block_the_proof():
+    """Step 1 ends here with +0.08 x1^4 in V' where the proven V' has -16 x1^4; reading the -V'
+    basis with those signs drops x1^2 and no V is left. Without the signs the search proves
+    it (before 2026-12-02 it found no candidate at all)."""
+    system = parse_system(BPOLY_15)
+    v, cert = first_proof(system, 2, 20.0)
+    assert cert is not None and cert.status in PROVEN
+
+
+def test_restarts_are_seeded_and_start_elsewhere():
+    system = parse_system(BPOLY_15)
+    fam = _LieMap(system, 2, pure_powers(2, 3))
+    plain = next(sparse_vdots(fam, 10.0))
+    a = next(sparse_vdots(fam, 10.0, rng=np.random.default_rng(1)))
+    b = next(sparse_vdots(fam, 10.0, rng=np.random.default_rng(1)))
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, plain, atol=1e-6)
