@@ -128,6 +128,28 @@ def test_a_sampled_stable_v_does_not_end_the_search_for_gas(tmp_path):
     assert row[3] == GAS, row
 
 
+
+def test_a_search_candidate_gets_a_second_chance_at_integer_scale(tmp_path, monkeypatch):
+    """BPoly 135 of the public benchmark: its reference V proves "globally stable", but the same V
+    divided by 14 (what the SDP search proposed) fails the certifier's exact Gram rounding; the
+    search's candidate is certified again scaled to coprime integers."""
+    from loopengine.problems.lyapunov import v_search
+    from loopengine.problems.lyapunov.certificate import PLAUSIBLE, certify
+    from loopengine.problems.lyapunov.systems import parse_equation
+
+    f = ["16*x0*x1 - 6*x0**5 - 8*x0**5*x1 + 12*x0**4*x1**2 + 8*x0**3*x1**3 + 12*x0*x1**5 - 6*x0**9"
+         " + 8*x0**7*x1**2 - 6*x0**6*x1**3 - 2*x0**5*x1**4 + 280*x0*x1**9",
+         "-12*x0**2 - 12*x0**6 + 16*x0**4*x1**2 - 12*x0**3*x1**3 - 4*x0**2*x1**4"]
+    v = parse_equation("3*x0**2 + 4*x1**2 + x0**6 - 2*x0**4*x1**2 + 2*x0**3*x1**3 + x0**2*x1**4 + x1**6"
+                       " + 14*x1**10", 2, "V", equilibrium=False)
+    small = {m: c / 14 for m, c in v.items()}
+    p = make_problem("lyapunov", {"mode": "one", "f": f}, "t", tmp_path)
+    assert certify(small, p.exact_systems[0], 2).status == PLAUSIBLE
+    monkeypatch.setattr(v_search, "candidates", lambda *args, **kw: iter([small]))
+    row = p.finalize(tmp_path, None)["table"]["rows"][0]
+    assert row[3] in PROVEN and "14*x1^10" in row[2], row
+
+
 TINY_FAMILY = """
 [task]
 name = "lyfam"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -119,6 +120,15 @@ def variable(i: int, n: int) -> PolyDict:
 
 def scale(p: PolyDict, c: Fraction) -> PolyDict:
     return {m: c * v for m, v in p.items()} if c else {}
+
+
+def primitive(p: PolyDict) -> PolyDict:
+    """p times the positive rational that makes its coefficients coprime integers."""
+    if not p:
+        return p
+    den = math.lcm(*(c.denominator for c in p.values()))
+    num = math.gcd(*(c.numerator for c in p.values()))
+    return scale(p, Fraction(den, num))
 
 
 def add(a: PolyDict, b: PolyDict, factor: Fraction = Fraction(1)) -> PolyDict:

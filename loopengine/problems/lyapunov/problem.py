@@ -30,7 +30,7 @@ from loopengine.problems.lyapunov.certificate import GAS, PLAUSIBLE, REJECTED, S
 from loopengine.problems.lyapunov.falsify import check, sample_points
 from loopengine.problems.lyapunov.forward import forward_system
 from loopengine.problems.lyapunov.polynomials import (
-    Layout, PolyDict, dict_to_vector, poly_text, system_degree, vector_to_dict,
+    Layout, PolyDict, dict_to_vector, poly_text, primitive, system_degree, vector_to_dict,
 )
 from loopengine.problems.lyapunov.systems import integer_scaled, parse_system, read_systems_file
 from loopengine.pool import Pool
@@ -400,6 +400,15 @@ class Lyapunov(Problem):
         stop = time.perf_counter() + budget
         for v in v_search.candidates(f, n, self.settings.sdp_search_power, budget):
             cert = certify(v, f, n).to_json()
+            if cert["status"] == PLAUSIBLE and primitive(v) != v:
+                # V and cV (c > 0) prove the same, but the certifier's exact Gram rounding is
+                # not scale-free: BPoly 135's reference V divided by 14, as the search proposed
+                # it, fails the exact check the reference V passes. A second chance, scaled to
+                # coprime integer coefficients.
+                scaled = primitive(v)
+                second = certify(scaled, f, n).to_json()
+                if _rank(second["status"]) > _rank(PLAUSIBLE):
+                    v, cert = scaled, second
             if cert["status"] == REJECTED:
                 cert = {"status": REJECTED, "reason": cert["reason"]}
             yield v, cert

@@ -69,6 +69,7 @@ class _LieMap:
                 self.a[self.row[m], j] = float(c)
         self.even = np.array([float(all(e % 2 == 0 for e in m)) for m in self.out])
         self.axes = [[j for j, a in enumerate(self.support) if a[i] == sum(a) and a[i] % 2 == 0] for i in range(n)]
+        self.step1 = None  # step 1's compiled program (sparse_vdots), built on first use
 
 
 def sparse_vdots(fam: _LieMap, time_limit: float, rounds: int = REWEIGHT_ROUNDS,
@@ -87,21 +88,35 @@ def sparse_vdots(fam: _LieMap, time_limit: float, rounds: int = REWEIGHT_ROUNDS,
     weights = 1.0 / scale
     if rng is not None:
         weights = weights * np.exp(RESTART_SIGMA * rng.standard_normal(len(weights)))
+    if fam.step1 is None:
+        fam.step1 = _step1_program(fam)
+    problem, c, wpar = fam.step1
     for _ in range(rounds):
-        q, c, gram_eq = _gram_variable(fam)
-        cons = gram_eq + [q >> 0, cp.norm(c, "inf") <= 100] + [cp.sum(c[cols]) >= 1 for cols in fam.axes]
         left = time_limit - (time.perf_counter() - start)
-        vdot = (fam.a * weights[:, None]) @ c
-        # V' = -(a sum of squares) is the goal: a negative term on an even monomial (a square's
-        # diagonal) costs little, any other term (cross terms must cancel or pair up) costs fully
-        cost = cp.norm1(cp.multiply(1 - fam.even, vdot)) + cp.sum(cp.multiply(fam.even, cp.pos(vdot))) \
-            + EVEN_WEIGHT * cp.norm1(cp.multiply(fam.even, vdot))
-        status = solve(cp.Problem(cp.Minimize(cost), cons), left)
+        wpar.value = weights
+        status = solve(problem, left)
         if c.value is None or status not in ("optimal", "optimal_inaccurate"):
             return
         yield np.asarray(c.value)
         relative = np.abs(fam.a @ c.value) / scale  # |V'_m| against the row's scale
         weights = 1.0 / (scale * (relative + REWEIGHT_DELTA))
+
+
+def _step1_program(fam: _LieMap):
+    """Step 1's conic program with the weights as a parameter: cvxpy compiles it once per
+    family, and each reweighting or restart only re-solves (compiling was half of the search's
+    time)."""
+    import cvxpy as cp
+
+    q, c, gram_eq = _gram_variable(fam)
+    cons = gram_eq + [q >> 0, cp.norm(c, "inf") <= 100] + [cp.sum(c[cols]) >= 1 for cols in fam.axes]
+    wpar = cp.Parameter(len(fam.out), nonneg=True)
+    vdot = cp.multiply(wpar, fam.a @ c)
+    # V' = -(a sum of squares) is the goal: a negative term on an even monomial (a square's
+    # diagonal) costs little, any other term (cross terms must cancel or pair up) costs fully
+    cost = cp.norm1(cp.multiply(1 - fam.even, vdot)) + cp.sum(cp.multiply(fam.even, cp.pos(vdot))) \
+        + EVEN_WEIGHT * cp.norm1(cp.multiply(fam.even, vdot))
+    return cp.Problem(cp.Minimize(cost), cons), c, wpar
 
 
 def _gram_variable(fam: _LieMap, c=None):
