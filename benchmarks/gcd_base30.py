@@ -62,7 +62,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", type=Path, default=ROOT / "tasks" / "gcd.toml")
     ap.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget (checked after each generation)")
-    ap.add_argument("--max-generations", type=int, default=1000)
+    ap.add_argument("--max-generations", type=int, default=1000,
+                    help="also the length of a train.lr_final decay: set it to what fits the budget")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="override a task key: section.key=value")
     args = ap.parse_args()
 
