@@ -228,7 +228,7 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
     # Pass 1 reads w with the signs of step 1's V'; pass 2 (same step-1 solutions, kept) without.
     # Pass 2 comes after all of pass 1 so that it only adds candidates to what pass 1 yields;
     # likewise pass 3, and the random restarts after all three.
-    solutions: list[tuple[_LieMap, np.ndarray]] = []
+    solutions: list[tuple[int, _LieMap, np.ndarray]] = []
     tried: set[tuple[int, tuple]] = set()
     families: dict[int, _LieMap] = {}
     for k in range(1, max_power + 1):
@@ -236,16 +236,17 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
             return
         fam = families[k] = _LieMap(f, n, pure_powers(n, k))
         for c in sparse_vdots(fam, left()):
-            solutions.append((fam, c))
+            solutions.append((k, fam, c))
             yield from _try_basis(fam, _vdot_basis(fam, c, trust_signs=True), k, tried, left)
-    for fam, c in solutions:
-        yield from _try_basis(fam, _vdot_basis(fam, c, trust_signs=False), len(fam.z) // n, tried, left)
+    unsigned = []
+    for k, fam, c in solutions:
+        unsigned.append(_vdot_basis(fam, c, trust_signs=False))
+        yield from _try_basis(fam, unsigned[-1], k, tried, left)
     # Pass 3 aims at "globally asymptotically stable": the sparsest V' often vanishes on an axis
     # (x0' = x1, x1' = -x0 - x1: V' = -2 x1^2), and a w without that axis can never give the
     # strict -V' >= delta * sum x_i^2k; each axis's lowest even power is added to w.
-    for fam, c in solutions:
-        yield from _try_basis(fam, _with_axes(fam, _vdot_basis(fam, c, trust_signs=False)), len(fam.z) // n,
-                              tried, left)
+    for (k, fam, _), w in zip(solutions, unsigned):
+        yield from _try_basis(fam, _with_axes(fam, w), k, tried, left)
     # Random restarts of step 1 while time is left, one per K in turn, each solution through all
     # three bases. Seeded by `seed`, so a run is reproducible up to where its budget cuts it off.
     rng = np.random.default_rng(seed)
@@ -261,9 +262,10 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
 
 def _with_axes(fam: _LieMap, w: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     out = set(fam.out)
+    top = max(sum(m) for m in fam.out) // 2
     extra = []
     for i in range(fam.n):
-        for j in range(1, max(sum(m) for m in fam.out) // 2 + 1):
+        for j in range(1, top + 1):
             square = tuple(2 * j if v == i else 0 for v in range(fam.n))
             if square in out:
                 extra.append(tuple(j if v == i else 0 for v in range(fam.n)))
