@@ -1,6 +1,7 @@
 """The SDP search of V (v_search.py) and its exact linear algebra (exact_linear.py)."""
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -10,7 +11,8 @@ from loopengine.problems.lyapunov.certificate import GAS, PROVEN, STABLE, certif
 from loopengine.problems.lyapunov.exact_linear import null_space
 from loopengine.problems.lyapunov.polynomials import add, derivative
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
-from loopengine.problems.lyapunov.v_search import _LieMap, candidates, pure_powers, sparse_vdots
+from loopengine.problems.lyapunov.v_search import (
+    _LieMap, _share_time, candidates, families, mixed_squares, pure_powers, sparse_vdots)
 
 
 def test_null_space_is_exact_and_complete():
@@ -84,3 +86,48 @@ def test_restarts_are_seeded_and_start_elsewhere():
     b = next(sparse_vdots(fam, 10.0, rng=np.random.default_rng(1)))
     assert np.array_equal(a, b)
     assert not np.allclose(a, plain, atol=1e-6)
+
+
+# BPoly lines 68 and 179: their reference V (x0^2 + 2x0^4 + x0^2 x1^2 + x1^6, and
+# x2^2 + 3x1^6 + x2^6 + x1^2 x2^8 + 3x0^12) need the mixed squares (x0 x1)^2 and (x1 x2^4)^2,
+# which no PSD quadratic form in pure powers has; before the mixed-square families the search
+# found neither in 20 s.
+BPOLY_68 = ["-4*x0**3*x1 - 12*x0*x1**5", "4*x0**2 + 16*x0**4 + 4*x0**2*x1**2 - 2*x0**2*x1**5 - 6*x1**9"]
+BPOLY_179 = ["-36*x0**13", "2*x1*x2 + 6*x1*x2**5 + 8*x1**3*x2**7", "-18*x1**6 - 2*x1**2*x2**8"]
+
+
+def test_mixed_squares_come_from_f():
+    assert (1, 1) in mixed_squares(parse_system(BPOLY_68), 2, 3)
+    assert (0, 1, 4) in mixed_squares(parse_system(BPOLY_179), 3, 5)
+    assert (0, 1, 4) not in mixed_squares(parse_system(BPOLY_179), 3, 4)  # degree 5 > K
+    assert all(sum(1 for e in m if e) > 1 for m in mixed_squares(parse_system(BPOLY_179), 3, 6))
+    pure, mixed = families(parse_system(BPOLY_68), 2, 3)
+    assert pure == [pure_powers(2, k) for k in (1, 2, 3)]  # the first tier, as before
+    # K = 1 has no mixed square; K = 2 adds x0 x1, K = 3 also x0 x1^2 (x0^2 x1^4 = x0^2 x1^5 / x1)
+    assert [set(z) for z in mixed] == [set(pure[1]) | {(1, 1)}, set(pure[2]) | {(1, 1), (1, 2)}]
+
+
+@pytest.mark.parametrize("f", [BPOLY_68, BPOLY_179])
+def test_systems_whose_v_needs_a_mixed_square_are_proven(f):
+    system = parse_system(f)
+    v, cert = first_proof(system, len(f), 15.0)
+    assert cert is not None and cert.status in PROVEN
+    assert any(sum(1 for e in m if e) > 1 and all(e % 2 == 0 for e in m) for m in v)
+
+
+def test_a_stream_without_candidates_does_not_starve_the_other():
+    """_share_time: a stream that only ends turns (None) gets no more time than one that
+    yields candidates, and its Nones never reach the caller."""
+    def barren():
+        while True:
+            time.sleep(0.02)
+            yield None
+
+    def fruitful():
+        for i in range(3):
+            time.sleep(0.01)
+            yield {(i, 0): Fraction(1)}
+
+    start = time.perf_counter()
+    got = list(_share_time([barren(), fruitful()], lambda: 0.5 - (time.perf_counter() - start)))
+    assert got == [{(i, 0): Fraction(1)} for i in range(3)]

@@ -1,7 +1,9 @@
-"""Search for V as the unknown of small SDPs: quadratic forms in pure powers with a sparse V'.
+"""Search for V as the unknown of small SDPs: quadratic forms in pure powers (and in mixed
+monomials read off f) with a sparse V'.
 
-The family: V = z^T Q z with z = (x_i^k : 1 <= k <= K) and Q PSD, i.e. any V whose monomials
-are products x_i^k x_j^l (11 x0^4 + 18 x0^2 x1^5 + 10 x1^10 is one, with z = (x0^2, x1^5)).
+The families: V = z^T Q z with z = (x_i^k : 1 <= k <= K) and Q PSD, i.e. any V whose monomials
+are products x_i^k x_j^l (11 x0^4 + 18 x0^2 x1^5 + 10 x1^10 is one, with z = (x0^2, x1^5));
+then the same z with the mixed monomials whose squares f suggests (mixed_squares).
 V' is linear in the coefficients c of V. The plain approach (baseline.py) asks -V' to be SOS
 over every monomial its degree allows; for V' of degree 20+ that Gram matrix is far too big.
 But a good V typically makes V' collapse to a few terms (-(h dV/dx)^2 and the like), so:
@@ -44,6 +46,32 @@ RESTART_SIGMA = 1.0
 
 def pure_powers(n: int, k: int) -> list[tuple[int, ...]]:
     return [tuple(j if v == i else 0 for v in range(n)) for i in range(n) for j in range(1, k + 1)]
+
+
+def mixed_squares(f: list[PolyDict], n: int, k: int) -> list[tuple[int, ...]]:
+    """Mixed monomials m of degree <= k whose square m^2 is a monomial of f_i x_j / x_l for some
+    i, j, l (j = l included). Pure powers cannot give V a term like x1^2 x2^8 = (x1 x2^4)^2 with
+    Q PSD. Backward-built systems carry V's gradient in f (f_i = h dV/dx_j + ..., h often a
+    constant or a variable), so V's square terms show up in f x_j / x_l: this rule covers the
+    mixed squares of 189 of the 200 BPoly reference V (pure powers alone: 128) at about 7 extra
+    monomials per system, where all monomials of degree <= k would be far too many for n >= 3."""
+    up = {m for p in f for m in p}
+    up |= {tuple(e + (v == j) for v, e in enumerate(m)) for m in up for j in range(n)}
+    seen = up | {tuple(e - (v == j) for v, e in enumerate(m)) for m in up for j in range(n) if m[j]}
+    halves = {tuple(e // 2 for e in m) for m in seen if all(e % 2 == 0 for e in m)}
+    return sorted((m for m in halves if sum(1 for e in m if e) > 1 and sum(m) <= k), key=lambda m: (sum(m), m))
+
+
+def families(f: list[PolyDict], n: int, max_power: int) -> list[list[list[tuple[int, ...]]]]:
+    """The z the search tries, in two tiers: pure powers for K = 1..max_power (small and fast),
+    then pure powers with the mixed squares of f (mixed_squares) where there are any."""
+    pure = [pure_powers(n, k) for k in range(1, max_power + 1)]
+    mixed = []
+    for k in range(1, max_power + 1):
+        extra = mixed_squares(f, n, k)
+        if extra:
+            mixed.append(sorted(set(pure[k - 1]) | set(extra), key=lambda m: (sum(m), m)))
+    return [pure, mixed]
 
 
 def products(basis: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
@@ -221,43 +249,94 @@ def _roundings(fam: _LieMap, basis, y: np.ndarray) -> Iterator[PolyDict]:
 
 def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float = 20.0,
                seed: int = 0) -> Iterator[PolyDict]:
-    """Candidate V (exact rationals, unverified) for K = 1, 2, ... max_power pure powers per
-    variable (V of degree up to 2K), within time_limit seconds overall."""
+    """Candidate V (exact rationals, unverified) for each family of z (families(): K = 1, 2, ...
+    max_power pure powers per variable, then with f's mixed squares; V of degree up to 2K),
+    within time_limit seconds overall."""
     start = time.perf_counter()
     left = lambda: time_limit - (time.perf_counter() - start)  # noqa: E731
-    # Pass 1 reads w with the signs of step 1's V'; pass 2 (same step-1 solutions, kept) without.
-    # Pass 2 comes after all of pass 1 so that it only adds candidates to what pass 1 yields;
-    # likewise pass 3, and the random restarts after all three.
-    solutions: list[tuple[int, _LieMap, np.ndarray]] = []
     tried: set[tuple[int, tuple]] = set()
-    families: dict[int, _LieMap] = {}
-    for k in range(1, max_power + 1):
+    maps: dict[int, _LieMap] = {}
+
+    def add(z: list[tuple[int, ...]]) -> list[int]:
+        maps[len(maps)] = _LieMap(f, n, z)
+        return [len(maps) - 1]
+
+    pure, mixed = families(f, n, max_power)
+    yield from (v for v in _passes(maps, [i for z in pure for i in add(z)], tried, left) if v is not None)
+    # Then two streams share the time left, each getting the next turn while it has used less
+    # of it: random restarts of step 1 (each solution through all three bases), and the
+    # mixed-square families' three passes. On BPoly, restarts of the pure families prove some
+    # systems within seconds (30, 81, 166, 168, 198) and the mixed families others (68, 91, 109,
+    # 124, 148, 179): run one after the other, either stream starves the other.
+    done = len(maps)
+
+    def restarts() -> Iterator[PolyDict | None]:
+        """Round after round over the families, the mixed ones as their passes finish. Seeded
+        by `seed`, so a run is reproducible up to where its budget cuts it off."""
+        rng = np.random.default_rng(seed)
+        while left() > 0:
+            for k in range(done):
+                fam = maps[k]
+                for c in sparse_vdots(fam, left(), rng=rng):
+                    w = _vdot_basis(fam, c, trust_signs=False)
+                    for basis in (_vdot_basis(fam, c, trust_signs=True), w, _with_axes(fam, w)):
+                        yield from _try_basis(fam, basis, k, tried, left)
+                    yield None  # a turn ends here even when no basis gave a candidate
+                if left() <= 0:
+                    return
+
+    def mixed_passes() -> Iterator[PolyDict | None]:
+        nonlocal done
+        for z in mixed:
+            yield from _passes(maps, add(z), tried, left)
+            done = len(maps)
+
+    yield from _share_time([restarts(), mixed_passes()], left)
+
+
+def _share_time(streams: list[Iterator[PolyDict | None]], left) -> Iterator[PolyDict]:
+    """Items of several generators, the next one always from the generator that has used the
+    least time so far, until all end or the time is up. A generator yields None to end its
+    turn without an item (so that one long stretch without candidates cannot hold the rest)."""
+    spent = [0.0] * len(streams)
+    live = list(range(len(streams)))
+    while live and left() > 0:
+        i = min(live, key=lambda j: spent[j])
+        t0 = time.perf_counter()
+        try:
+            item = next(streams[i])
+        except StopIteration:
+            live.remove(i)
+            continue
+        finally:
+            spent[i] += time.perf_counter() - t0
+        if item is not None:
+            yield item
+
+
+def _passes(maps: dict[int, _LieMap], ids: list[int], tried: set, left) -> Iterator[PolyDict | None]:
+    """The three passes over the families `ids`. Pass 1 reads w with the signs of step 1's V';
+    pass 2 (same step-1 solutions, kept) without. Pass 2 comes after all of pass 1 so that it
+    only adds candidates to what pass 1 yields; likewise pass 3."""
+    solutions: list[tuple[int, _LieMap, np.ndarray]] = []
+    for k in ids:
         if left() <= 0:
             return
-        fam = families[k] = _LieMap(f, n, pure_powers(n, k))
+        fam = maps[k]
         for c in sparse_vdots(fam, left()):
             solutions.append((k, fam, c))
             yield from _try_basis(fam, _vdot_basis(fam, c, trust_signs=True), k, tried, left)
+            yield None  # the end of a turn (see _share_time)
     unsigned = []
     for k, fam, c in solutions:
         unsigned.append(_vdot_basis(fam, c, trust_signs=False))
         yield from _try_basis(fam, unsigned[-1], k, tried, left)
+        yield None
     # Pass 3 aims at "globally asymptotically stable": the sparsest V' often vanishes on an axis
     # (x0' = x1, x1' = -x0 - x1: V' = -2 x1^2), and a w without that axis can never give the
     # strict -V' >= delta * sum x_i^2k; each axis's lowest even power is added to w.
     for (k, fam, _), w in zip(solutions, unsigned):
         yield from _try_basis(fam, _with_axes(fam, w), k, tried, left)
-    # Random restarts of step 1 while time is left, one per K in turn, each solution through all
-    # three bases. Seeded by `seed`, so a run is reproducible up to where its budget cuts it off.
-    rng = np.random.default_rng(seed)
-    while left() > 0 and families:
-        for k, fam in families.items():
-            for c in sparse_vdots(fam, left(), rng=rng):
-                w = _vdot_basis(fam, c, trust_signs=False)
-                for basis in (_vdot_basis(fam, c, trust_signs=True), w, _with_axes(fam, w)):
-                    yield from _try_basis(fam, basis, k, tried, left)
-            if left() <= 0:
-                return
 
 
 def _with_axes(fam: _LieMap, w: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
