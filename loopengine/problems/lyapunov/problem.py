@@ -400,8 +400,7 @@ class Lyapunov(Problem):
         stop = time.perf_counter() + budget
         for v in v_search.candidates(f, n, self.settings.sdp_search_power, budget):
             cert = certify(v, f, n).to_json()
-            scaled = primitive(v)
-            if cert["status"] == PLAUSIBLE and scaled != v:
+            if cert["status"] == PLAUSIBLE and (scaled := primitive(v)) != v:
                 # V and cV (c > 0) prove the same, but the certifier's exact Gram rounding is
                 # not scale-free: BPoly 135's reference V divided by 14, as the search proposed
                 # it, fails the exact check the reference V passes. A second chance, scaled to

@@ -48,6 +48,11 @@ def pure_powers(n: int, k: int) -> list[tuple[int, ...]]:
     return [tuple(j if v == i else 0 for v in range(n)) for i in range(n) for j in range(1, k + 1)]
 
 
+def graded(monomials) -> list[tuple[int, ...]]:
+    """The distinct monomials, by total degree, then lexicographically."""
+    return sorted(set(monomials), key=lambda m: (sum(m), m))
+
+
 def mixed_squares(f: list[PolyDict], n: int, k: int) -> list[tuple[int, ...]]:
     """Mixed monomials m of degree <= k whose square m^2 is a monomial of f_i x_j / x_l for some
     i, j, l (j = l included). Pure powers cannot give V a term like x1^2 x2^8 = (x1 x2^4)^2 with
@@ -59,7 +64,7 @@ def mixed_squares(f: list[PolyDict], n: int, k: int) -> list[tuple[int, ...]]:
     up |= {tuple(e + (v == j) for v, e in enumerate(m)) for m in up for j in range(n)}
     seen = up | {tuple(e - (v == j) for v, e in enumerate(m)) for m in up for j in range(n) if m[j]}
     halves = {tuple(e // 2 for e in m) for m in seen if all(e % 2 == 0 for e in m)}
-    return sorted((m for m in halves if sum(1 for e in m if e) > 1 and sum(m) <= k), key=lambda m: (sum(m), m))
+    return graded(m for m in halves if sum(1 for e in m if e) > 1 and sum(m) <= k)
 
 
 def families(f: list[PolyDict], n: int, max_power: int) -> list[list[list[tuple[int, ...]]]]:
@@ -70,12 +75,12 @@ def families(f: list[PolyDict], n: int, max_power: int) -> list[list[list[tuple[
     for k in range(1, max_power + 1):
         extra = mixed_squares(f, n, k)
         if extra:
-            mixed.append(sorted(set(pure[k - 1]) | set(extra), key=lambda m: (sum(m), m)))
+            mixed.append(graded(pure[k - 1] + extra))
     return [pure, mixed]
 
 
 def products(basis: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    return sorted({tuple(a + b for a, b in zip(p, q)) for p in basis for q in basis}, key=lambda m: (sum(m), m))
+    return graded(tuple(a + b for a, b in zip(p, q)) for p in basis for q in basis)
 
 
 class _LieMap:
@@ -85,7 +90,7 @@ class _LieMap:
         self.n, self.z = n, z
         self.support = products(z)
         lies = [lie_derivative({a: Fraction(1)}, f) for a in self.support]
-        self.out = sorted({m for p in lies for m in p}, key=lambda m: (sum(m), m))
+        self.out = graded(m for p in lies for m in p)
         self.row = {m: i for i, m in enumerate(self.out)}
         self.exact: dict[tuple[int, ...], dict[int, Fraction]] = {}  # V' monomial -> {column: coefficient}
         for j, p in enumerate(lies):
@@ -257,12 +262,12 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
     tried: set[tuple[int, tuple]] = set()
     maps: dict[int, _LieMap] = {}
 
-    def add(z: list[tuple[int, ...]]) -> list[int]:
+    def add(z: list[tuple[int, ...]]) -> int:
         maps[len(maps)] = _LieMap(f, n, z)
-        return [len(maps) - 1]
+        return len(maps) - 1
 
     pure, mixed = families(f, n, max_power)
-    yield from (v for v in _passes(maps, [i for z in pure for i in add(z)], tried, left) if v is not None)
+    yield from (v for v in _passes(maps, [add(z) for z in pure], tried, left) if v is not None)
     # Then two streams share the time left, each getting the next turn while it has used less
     # of it: random restarts of step 1 (each solution through all three bases), and the
     # mixed-square families' three passes. On BPoly, restarts of the pure families prove some
@@ -288,7 +293,7 @@ def candidates(f: list[PolyDict], n: int, max_power: int = 6, time_limit: float 
     def mixed_passes() -> Iterator[PolyDict | None]:
         nonlocal done
         for z in mixed:
-            yield from _passes(maps, add(z), tried, left)
+            yield from _passes(maps, [add(z)], tried, left)
             done = len(maps)
 
     yield from _share_time([restarts(), mixed_passes()], left)
@@ -349,7 +354,7 @@ def _with_axes(fam: _LieMap, w: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
             if square in out:
                 extra.append(tuple(j if v == i else 0 for v in range(fam.n)))
                 break
-    return sorted(set(w) | set(extra), key=lambda m: (sum(m), m))
+    return graded(w + extra)
 
 
 def _try_basis(fam: _LieMap, w: list[tuple[int, ...]], k: int, tried: set, left) -> Iterator[PolyDict]:
