@@ -46,7 +46,7 @@ PRESETS = {20: "c4free.toml", 25: "c4free_n25.toml", 30: "c4free_n30.toml", 40: 
 
 
 def preset(n: int, args):
-    path = TASKS / PRESETS.get(n, "c4free.toml")
+    path = TASKS / PRESETS[max([k for k in PRESETS if k <= n], default=20)]  # the preset of the nearest size below
     overrides = [f"problem.n={n}", f"execution.threads={args.threads}", f"task.seed={args.seed}", *args.set]
     if args.threads == 1:  # the preset may name its own kernel/torch thread counts
         overrides += ["execution.kernel_threads=1", "execution.torch_threads=1"]

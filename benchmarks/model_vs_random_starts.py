@@ -114,11 +114,15 @@ def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer,
     return model, loss, time.perf_counter() - t0
 
 
-def model_samples(problem: C4Free, model: Transformer, count: int, temperature: float, args) -> list[list[int]]:
+def model_samples(problem: C4Free, model: Transformer, count: int, temperature: float, decoding: str,
+                  args) -> list[list[int]]:
     """The sampled edge lists (tokens, in the order the model emitted them)."""
     generator = torch.Generator().manual_seed(args.seed)
+    constraint = problem.decoding_constraint()
+    if constraint is not None and args.encoding == "edges":
+        constraint.sorted_order = decoding == "sorted"
     return sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), temperature, 128,
-                  generator, torch.device("cpu"), problem.decoding_constraint())
+                  generator, torch.device("cpu"), constraint)
 
 
 def prefixes(tokens: list[list[int]], fraction: float) -> list[list[int]]:
@@ -139,7 +143,8 @@ def describe(name: str, problem: C4Free, objects: np.ndarray, seconds: float | N
 
 
 def run(n: int, args) -> None:
-    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained, vertex_order=args.order))
+    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained, vertex_order=args.order,
+                                    encoding=args.encoding))
     rng = np.random.default_rng([args.seed, n])
     t0 = time.perf_counter()
     elites, searched = find_elites(problem, rng, args)
@@ -149,8 +154,9 @@ def run(n: int, args) -> None:
     elite_s = time.perf_counter() - t0
     model, loss, train_s = train_model(problem, elites, args)
     t0 = time.perf_counter()
-    tokens = {t: model_samples(problem, model, args.starts, t, args) for t in args.temperature}
-    raws = {t: problem.decode(toks).objects for t, toks in tokens.items()}
+    arms_of = [(t, d) for d in args.decoding for t in args.temperature]
+    tokens = {(t, d): model_samples(problem, model, args.starts, t, d, args) for t, d in arms_of}
+    raws = {f"T = {t}, {d} order": problem.decode(toks).objects for (t, d), toks in tokens.items()}
     sample_s = time.perf_counter() - t0
     known = problem.best_known()
     known = "-" if known is None else f"{known:.0f}"
@@ -158,11 +164,11 @@ def run(n: int, args) -> None:
     copies = [len(set(canonical_graph_keys(raw, problem.n)) & training_keys) for raw in raws.values()]
 
     seed = int(rng.integers(2**62))  # one kernel seed for every arm
-    arms = {f"(a) model samples, T = {t}": (raw, 0) for t, raw in raws.items()}
-    first_t = args.temperature[0]
+    arms = {f"(a) model samples, {name}": (raw, 0) for name, raw in raws.items()}
+    first = arms_of[0]
     for f in args.prefix:
-        arms[f"(d) first {f:.0%} of each T = {first_t} sample"] = (
-            problem.decode(prefixes(tokens[first_t], f)).objects, 0)
+        arms[f"(d) first {f:.0%} of each T = {first[0]}, {first[1]} order sample"] = (
+            problem.decode(prefixes(tokens[first], f)).objects, 0)
     arms["(b) random starts"] = (problem.initial_pool(rng, args.starts).objects, 0)
     arms["(c) perturbed elites"] = (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)
     chained = (f", then {args.chain_steps} chain links (swap {args.chain_kick} edges, {args.chain_rounds} rounds): "
@@ -177,8 +183,8 @@ def run(n: int, args) -> None:
     print("| rounds | starts | valid | mean edges | std | best | # at best | non-isomorphic | best known | kernel s "
           "| histogram (edges:count) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for t, raw in raws.items():
-        print("| - " + describe(f"raw model samples, T = {t} (no search)", problem, raw, None, known))
+    for name, raw in raws.items():
+        print("| - " + describe(f"raw model samples, {name} (no search)", problem, raw, None, known))
     print("| - " + describe("elites (training set)", problem, elites, None, known))
     for rounds in args.rounds:
         for name, (starts, kick) in arms.items():
@@ -214,6 +220,10 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, nargs="+", default=[1.0], help="one model arm per temperature")
     ap.add_argument("--prefix", type=float, nargs="*", default=[],
                     help="also start from these fractions of each sample's first edges (partial starts)")
+    ap.add_argument("--encoding", choices=["edges", "bits"], default="edges", help="the model's tokens")
+    ap.add_argument("--decoding", nargs="+", choices=["sorted", "any"], default=["any"],
+                    help="edge encoding: constrained decoding in increasing pair order, or any legal edge "
+                         "(one arm each)")
     ap.add_argument("--unconstrained", action="store_true", help="sample without the C4 decoding mask")
     ap.add_argument("--threads", type=int, default=1, help="kernel threads (torch always uses 1)")
     ap.add_argument("--seed", type=int, default=0)
@@ -225,7 +235,7 @@ def main() -> None:
     print(f"Kernel per start: rounds {' / '.join(map(str, args.rounds))}, round_kick {args.round_kick}, "
           f"tabu {args.tabu}, accept_worse {args.accept_worse}; {args.starts} starts per arm; elite searches of "
           f"{args.elite_rounds} rounds; decoding {'unconstrained' if args.unconstrained else 'C4-constrained'}, "
-          f"temperature {' / '.join(map(str, args.temperature))}; vertex order {args.order}; model "
+          f"temperature {' / '.join(map(str, args.temperature))}, order {' / '.join(args.decoding)}; encoding {args.encoding}; vertex order {args.order}; model "
           f"{args.layers}x{args.width}, {args.train_steps} steps of {args.batch_size}; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     for n in args.n:

@@ -33,7 +33,7 @@ from loopengine.pool import Pool
 from loopengine.problems.base import Problem, ProblemSettings
 from loopengine.problems.c4free import curriculum
 from loopengine.problems.c4free.canonical import canonical_graph_keys
-from loopengine.problems.c4free.decoding import C4Decoding
+from loopengine.problems.c4free.decoding import C4BitDecoding, C4Decoding
 from loopengine.problems.c4free.ordering import bfs_relabelled
 
 # OEIS A006855: ex(n; C4), maximum edges in a C4-free graph on n vertices, n = 1..40.
@@ -90,6 +90,11 @@ class C4FreeSettings(ProblemSettings):
     start_density_max: float = Field(0.3, ge=0, le=1, description="random starts: edge density drawn in [0, this]")
     constrained_decoding: bool = Field(True, description="samples may only add edges closing no 4-cycle, "
                                                          "and end only when none is left (decoding.py)")
+    sorted_decoding: bool = Field(False, description="edge encoding with constrained_decoding: edges only in "
+                                                     "increasing pair order, as training sequences list them "
+                                                     "(measured worse; decoding.py)")
+    encoding: Literal["edges", "bits"] = Field("edges", description="model tokens: one per edge, or one bit per "
+                                                                     "vertex pair in pair order (decoding.py)")
     seed_from: str | None = Field(None, description="size curriculum: a run directory at a smaller n whose best "
                                                      "graphs (plus isolated vertices) start generation 0")
     seed_count: int = Field(100, ge=1, description="size curriculum: distinct best graphs taken from seed_from")
@@ -111,9 +116,13 @@ class C4Free(Problem):
         self.pairs = self.n * (self.n - 1) // 2
 
     def vocabulary(self) -> list[str]:
+        if self.settings.encoding == "bits":
+            return ["0", "1"]
         return [f"{i}-{j}" for i, j in pair_index(self.n)]
 
     def max_answer_tokens(self) -> int:
+        if self.settings.encoding == "bits":
+            return self.pairs
         known = best_known_edges(self.n) or int(0.5 * self.n**1.5 + self.n)
         return max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
 
@@ -121,11 +130,17 @@ class C4Free(Problem):
         objects = pool.objects
         if self.settings.vertex_order == "bfs":
             objects = bfs_relabelled(objects, self.n)
+        if self.settings.encoding == "bits":
+            return [row.tolist() for row in objects]
         return [np.flatnonzero(row).tolist() for row in objects]
 
     def decode(self, tokens: list[list[int]], prompts=None) -> Pool:
         objects = np.zeros((len(tokens), self.pairs), dtype=np.uint8)
         for row, toks in enumerate(tokens):
+            if self.settings.encoding == "bits":  # a short sample leaves its missing pairs empty
+                bits = np.asarray(toks[:self.pairs], dtype=np.int64)
+                objects[row, :len(bits)] = bits == 1
+                continue
             ids = [t for t in toks if 0 <= t < self.pairs]
             objects[row, ids] = 1
         return Pool(objects=objects, origin=np.full(len(tokens), "sample", dtype=object))
@@ -155,7 +170,11 @@ class C4Free(Problem):
         return canonical_graph_keys(pool.objects, self.n)
 
     def decoding_constraint(self) -> C4Decoding | None:
-        return C4Decoding(self.n) if self.settings.constrained_decoding else None
+        if not self.settings.constrained_decoding:
+            return None
+        if self.settings.encoding == "bits":
+            return C4BitDecoding(self.n)
+        return C4Decoding(self.n, sorted_order=self.settings.sorted_decoding)
 
     def evaluate(self, pool: Pool, threads: int = 0) -> Pool:
         pool.valid = c4_free_mask(pool.objects, self.n)
