@@ -134,6 +134,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="rounds = 0: one-shot repair + growth on both sides")
     ap.add_argument("--generations", type=int, default=0, help="equal kernel budget: G generations / G batches")
+    ap.add_argument("--methods", nargs="+", choices=["loop", "search alone"], default=["loop", "search alone"],
+                    help="run only these sides (e.g. --methods 'search alone' for a quick look at larger n)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="preset override, both sides")
     args = ap.parse_args()
 
@@ -149,6 +151,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
         for name, method in (("loop", run_loop), ("search alone", run_search)):
+            if name not in args.methods:
+                continue
             r = method(n, args)
             known = make_problem("c4free", {"n": n}, "benchmark", None).best_known()
             print(f"| {n} | {known:.0f} | {name} | {r['best']:.0f} | {fmt(r['reached'])} | {fmt(r['used'])} | {r['work']} |",
