@@ -116,13 +116,12 @@ def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer,
 
 def model_samples(problem: C4Free, model: Transformer, count: int, temperature: float, decoding: str,
                   args) -> list[list[int]]:
-    """The sampled edge lists (tokens, in the order the model emitted them)."""
+    """The sampled tokens, in the order the model emitted them, under the problem's own decoding
+    constraint with `decoding` as its sorted_decoding setting."""
     generator = torch.Generator().manual_seed(args.seed)
-    constraint = problem.decoding_constraint()
-    if constraint is not None and args.encoding == "edges":
-        constraint.sorted_order = decoding == "sorted"
+    decoder = C4Free(problem.settings.model_copy(update={"sorted_decoding": decoding == "sorted"}))
     return sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), temperature, 128,
-                  generator, torch.device("cpu"), constraint)
+                  generator, torch.device("cpu"), decoder.decoding_constraint())
 
 
 def prefixes(tokens: list[list[int]], fraction: float) -> list[list[int]]:
@@ -235,7 +234,8 @@ def main() -> None:
     print(f"Kernel per start: rounds {' / '.join(map(str, args.rounds))}, round_kick {args.round_kick}, "
           f"tabu {args.tabu}, accept_worse {args.accept_worse}; {args.starts} starts per arm; elite searches of "
           f"{args.elite_rounds} rounds; decoding {'unconstrained' if args.unconstrained else 'C4-constrained'}, "
-          f"temperature {' / '.join(map(str, args.temperature))}, order {' / '.join(args.decoding)}; encoding {args.encoding}; vertex order {args.order}; model "
+          f"temperature {' / '.join(map(str, args.temperature))}, order {' / '.join(args.decoding)}; "
+          f"encoding {args.encoding}; vertex order {args.order}; model "
           f"{args.layers}x{args.width}, {args.train_steps} steps of {args.batch_size}; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     for n in args.n:
