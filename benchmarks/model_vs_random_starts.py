@@ -20,7 +20,9 @@ the training set with perturbation chains of the elites (kick, short search, rep
 trains on the --train-graphs best distinct graphs; arm (c) kicks the best of that same set.
 --order bfs trains on breadth-first vertex labels (problems/c4free/ordering.py). --prefix 0.5
 adds an arm (d) that keeps only the first half of each sample's edges and lets the search
-complete them. --temperature takes several values (one model arm each).
+complete them. --complete 0.5 uses the model as a learnt perturbation: it writes the rest of
+each elite after its first half of edges (arm e), against the search growing the same half
+(arm f). --temperature takes several values (one model arm each).
 
     python benchmarks/model_vs_random_starts.py [--n 35 40 45] [--starts 100] [--rounds 0 200 2000]
 """
@@ -115,13 +117,13 @@ def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer,
 
 
 def model_samples(problem: C4Free, model: Transformer, count: int, temperature: float, decoding: str,
-                  args) -> list[list[int]]:
+                  args, begun: list[list[int]] | None = None) -> list[list[int]]:
     """The sampled tokens, in the order the model emitted them, under the problem's own decoding
-    constraint with `decoding` as its sorted_decoding setting."""
+    constraint with `decoding` as its sorted_decoding setting; `begun`: given first tokens."""
     generator = torch.Generator().manual_seed(args.seed)
     decoder = C4Free(problem.settings.model_copy(update={"sorted_decoding": decoding == "sorted"}))
     return sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), temperature, 128,
-                  generator, torch.device("cpu"), decoder.decoding_constraint())
+                  generator, torch.device("cpu"), decoder.decoding_constraint(), begun)
 
 
 def prefixes(tokens: list[list[int]], fraction: float) -> list[list[int]]:
@@ -169,7 +171,15 @@ def run(n: int, args) -> None:
         arms[f"(d) first {f:.0%} of each T = {first[0]}, {first[1]} order sample"] = (
             problem.decode(prefixes(tokens[first], f)).objects, 0)
     arms["(b) random starts"] = (problem.initial_pool(rng, args.starts).objects, 0)
-    arms["(c) perturbed elites"] = (elites[np.arange(args.starts) % len(elites)], args.perturb_kick)
+    best = elites[np.arange(args.starts) % len(elites)]
+    completions = {}
+    arms["(c) perturbed elites"] = (best, args.perturb_kick)
+    for f in args.complete:  # the model as a learnt perturbation: it regrows the rest of an elite
+        kept = prefixes(problem.encode(Pool(objects=best)), f)
+        completed = problem.decode(model_samples(problem, model, len(kept), first[0], first[1], args, kept)).objects
+        completions[f"T = {first[0]}, completing the first {f:.0%} of each elite"] = completed
+        arms[f"(e) the model completes the first {f:.0%} of each elite"] = (completed, 0)
+        arms[f"(f) the first {f:.0%} of each elite, grown by the search"] = (problem.decode(kept).objects, 0)
     chained = (f", then {args.chain_steps} chain links (swap {args.chain_kick} edges, {args.chain_rounds} rounds): "
                f"{len(elites)} best distinct"
                if args.chain_steps else "")
@@ -185,6 +195,12 @@ def run(n: int, args) -> None:
     for name, raw in raws.items():
         print("| - " + describe(f"raw model samples, {name} (no search)", problem, raw, None, known))
     print("| - " + describe("elites (training set)", problem, elites, None, known))
+    for name, raw in completions.items():
+        print("| - " + describe(f"raw completions, {name} (no search)", problem, raw, None, known))
+    if completions:
+        print(f"\n(raw completions isomorphic to a training graph: "
+              f"{' / '.join(str(len(set(canonical_graph_keys(c, problem.n)) & training_keys)) for c in completions.values())} "
+              f"distinct)\n")
     for rounds in args.rounds:
         for name, (starts, kick) in arms.items():
             t0 = time.perf_counter()
@@ -219,6 +235,9 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, nargs="+", default=[1.0], help="one model arm per temperature")
     ap.add_argument("--prefix", type=float, nargs="*", default=[],
                     help="also start from these fractions of each sample's first edges (partial starts)")
+    ap.add_argument("--complete", type=float, nargs="*", default=[],
+                    help="also let the model complete these fractions of each elite's first edges (arm e), "
+                         "against the search growing the same edges (arm f)")
     ap.add_argument("--encoding", choices=["edges", "bits"], default="edges", help="the model's tokens")
     ap.add_argument("--decoding", nargs="+", choices=["sorted", "any"], default=["any"],
                     help="edge encoding: constrained decoding in increasing pair order, or any legal edge "

@@ -129,14 +129,19 @@ class Transformer(nn.Module):
         temperature: float,
         generator: torch.Generator | None = None,
         constraint=None,
+        begun: int = 0,
     ) -> list[list[int]]:
-        """Continue equal-length prefixes ([BOS] prompt [SEP]) until EOS or max_new tokens.
-        temperature 0 = greedy. Returns problem-token ids (engine id - N_SPECIAL) per row.
-        `constraint`: the problem's decoding constraint (Problem.decoding_constraint) or None."""
+        """Continue equal-length prefixes ([BOS] prompt [SEP] and `begun` answer tokens) until
+        EOS or max_new tokens. temperature 0 = greedy. Returns problem-token ids (engine id -
+        N_SPECIAL) per row, the begun tokens first. `constraint`: the problem's decoding
+        constraint (Problem.decoding_constraint) or None; it is told the begun tokens, so a
+        completed answer obeys it as a whole."""
         self.eval()
         b = prefix.shape[0]
         if constraint is not None:
             constraint.reset(b, prefix.device)
+            for column in prefix[:, prefix.shape[1] - begun:].T:
+                constraint.update(column - N_SPECIAL)
         max_new = min(max_new, self.shape.context - prefix.shape[1])
         caches: list = [[] for _ in self.blocks]
         logits = self(prefix, 0, caches)[:, -1]
@@ -163,8 +168,8 @@ class Transformer(nn.Module):
             logits = self(nxt[:, None], pos, caches)[:, -1]
             pos += 1
         rows = []
-        for row in out.tolist():
-            answer = []
+        for start, row in zip(prefix[:, prefix.shape[1] - begun:].tolist(), out.tolist()):
+            answer = [tok - N_SPECIAL for tok in start]
             for tok in row:
                 if tok == EOS or tok == PAD:
                     break

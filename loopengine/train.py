@@ -181,21 +181,27 @@ def sample(
     generator: torch.Generator,
     device: torch.device,
     constraint=None,
+    begun: list[list[int]] | None = None,
 ) -> list[list[int]]:
     """Answers for each prompt (problem ids). Prompts are grouped by length so every batch
     shares one prefix length and needs no padding mask. `constraint`: the problem's decoding
-    constraint (Problem.decoding_constraint), reset for every batch; None = unconstrained."""
+    constraint (Problem.decoding_constraint), reset for every batch; None = unconstrained.
+    `begun`: per prompt, the first answer tokens, given; the model writes the rest (e.g. it
+    completes part of a known construction). Their answers start with them."""
+    begun = begun if begun is not None else [[] for _ in prompts]
     answers: list[list[int] | None] = [None] * len(prompts)
-    by_len: dict[int, list[int]] = {}
+    by_len: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prompts):
-        by_len.setdefault(len(p), []).append(i)
-    for length in sorted(by_len):
-        rows = by_len[length]
+        by_len.setdefault((len(p), len(begun[i])), []).append(i)
+    for key in sorted(by_len):
+        rows, given = by_len[key], key[1]
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             prefix = torch.tensor(
-                [[BOS] + [t + N_SPECIAL for t in prompts[i]] + [SEP] for i in chunk], dtype=torch.long, device=device
+                [[BOS] + [t + N_SPECIAL for t in prompts[i]] + [SEP] + [t + N_SPECIAL for t in begun[i]]
+                 for i in chunk], dtype=torch.long, device=device
             )
-            for i, ans in zip(chunk, model.generate(prefix, max_answer + 1, temperature, generator, constraint)):
+            for i, ans in zip(chunk, model.generate(prefix, max_answer + 1 - given, temperature, generator,
+                                                    constraint, begun=given)):
                 answers[i] = ans
     return answers  # type: ignore[return-value]

@@ -14,12 +14,12 @@ from loopengine.train import sample
 from test_c4free import is_maximal
 
 
-def untrained_tokens(problem: C4Free, count: int, constraint) -> list[list[int]]:
+def untrained_tokens(problem: C4Free, count: int, constraint, begun=None) -> list[list[int]]:
     torch.manual_seed(0)
     shape = ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=problem.max_answer_tokens() + 3,
                        layers=1, heads=2, width=16)
     return sample(Transformer(shape), [[] for _ in range(count)], problem.max_answer_tokens(), 1.0, 16,
-                  torch.Generator().manual_seed(1), torch.device("cpu"), constraint)
+                  torch.Generator().manual_seed(1), torch.device("cpu"), constraint, begun)
 
 
 def untrained_samples(problem: C4Free, count: int, constraint) -> np.ndarray:
@@ -31,6 +31,20 @@ def test_any_order_samples_are_c4_free_and_maximal():
     out = untrained_samples(problem, 40, problem.decoding_constraint())
     assert c4_free_mask(out, 14).all() and is_maximal(out, 14).all()
     assert len({row.tobytes() for row in out}) > 30  # the constraint does not fix the answer
+
+
+def test_completions_keep_the_given_edges_and_are_c4_free_and_maximal():
+    """The model completes the first edges of known graphs: the given edges stay (they are
+    fed to the constraint, so no completion closes a 4-cycle through them)."""
+    n = 14
+    problem = C4Free(C4FreeSettings(n=n))
+    graphs = untrained_samples(problem, 12, problem.decoding_constraint())
+    begun = [edges[:k] for edges, k in zip(problem.encode(Pool(objects=graphs)), [0, 3, 3, 5] * 3)]
+    tokens = untrained_tokens(problem, len(begun), problem.decoding_constraint(), begun)
+    assert all(toks[:len(b)] == b for toks, b in zip(tokens, begun))
+    out = problem.decode(tokens).objects
+    assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+    assert any(len(toks) > len(b) for toks, b in zip(tokens, begun))
 
 
 def test_sorted_samples_are_c4_free_increasing_and_end_only_when_nothing_later_fits():
