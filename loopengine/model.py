@@ -138,9 +138,10 @@ class Transformer(nn.Module):
         completed answer obeys it as a whole."""
         self.eval()
         b = prefix.shape[0]
+        given = prefix[:, prefix.shape[1] - begun:]
         if constraint is not None:
             constraint.reset(b, prefix.device)
-            for column in prefix[:, prefix.shape[1] - begun:].T:
+            for column in given.T:
                 constraint.update(column - N_SPECIAL)
         max_new = min(max_new, self.shape.context - prefix.shape[1])
         caches: list = [[] for _ in self.blocks]
@@ -168,7 +169,7 @@ class Transformer(nn.Module):
             logits = self(nxt[:, None], pos, caches)[:, -1]
             pos += 1
         rows = []
-        for start, row in zip(prefix[:, prefix.shape[1] - begun:].tolist(), out.tolist()):
+        for start, row in zip(given.tolist(), out.tolist()):
             answer = [tok - N_SPECIAL for tok in start]
             for tok in row:
                 if tok == EOS or tok == PAD:

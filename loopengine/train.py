@@ -193,8 +193,7 @@ def sample(
     by_len: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(prompts):
         by_len.setdefault((len(p), len(begun[i])), []).append(i)
-    for key in sorted(by_len):
-        rows, given = by_len[key], key[1]
+    for (_, given), rows in sorted(by_len.items()):
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             prefix = torch.tensor(
