@@ -22,7 +22,9 @@ trains on the --train-graphs best distinct graphs; arm (c) kicks the best of tha
 adds an arm (d) that keeps only the first half of each sample's edges and lets the search
 complete them. --complete 0.5 uses the model as a learnt perturbation: it writes the rest of
 each elite after its first half of edges (arm e), against the search growing the same half
-(arm f). --temperature takes several values (one model arm each).
+(arm f). --temperature takes several values (one model arm each). --transfer-from m trains
+the same recipe at m < n vertices first and continues that model on n's graphs (arm g, the
+size curriculum's `[model] init_from`), beside the model trained at n alone.
 
     python benchmarks/model_vs_random_starts.py [--n 35 40 45] [--starts 100] [--rounds 0 200 2000]
 """
@@ -45,6 +47,7 @@ from loopengine.problems.c4free.canonical import canonical_graph_keys
 from loopengine.problems.c4free.curriculum import best_distinct
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
 from loopengine.train import TwoSetSampler, from_pool, sample, train_steps
+from loopengine.transfer import load_matching
 
 
 def search(objects: np.ndarray, seed: int, args, rounds: int, kick: int = 0) -> np.ndarray:
@@ -103,11 +106,16 @@ def chain_graphs(problem: C4Free, elites: np.ndarray, rng: np.random.Generator, 
     return best_distinct(objects, canonical_graph_keys(objects, problem.n), args.train_graphs)
 
 
-def train_model(problem: C4Free, elites: np.ndarray, args) -> tuple[Transformer, float, float]:
+def train_model(problem: C4Free, elites: np.ndarray, args,
+                start: tuple[Transformer, C4Free] | None = None) -> tuple[Transformer, float, float]:
+    """A model trained on the elites; `start` = (model, its problem): begin from that model's
+    weights, matched by token name as `[model] init_from` does (loopengine/transfer.py)."""
     torch.manual_seed(args.seed)
     shape = ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=problem.max_answer_tokens() + 3,
                        layers=args.layers, heads=args.heads, width=args.width)
     model = Transformer(shape)
+    if start is not None:
+        load_matching(model, start[0].state_dict(), start[1].vocabulary(), problem.vocabulary())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     examples = [([], tokens) for tokens in problem.encode(Pool(objects=elites))]  # honours vertex_order
     t0 = time.perf_counter()
@@ -143,21 +151,54 @@ def describe(name: str, problem: C4Free, objects: np.ndarray, seconds: float | N
             f"{best} | {int((e == best).sum())} | {distinct} | {known} | {time_s} | {hist} |")
 
 
-def run(n: int, args) -> None:
-    problem = C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained, vertex_order=args.order,
-                                    encoding=args.encoding))
-    rng = np.random.default_rng([args.seed, n])
-    t0 = time.perf_counter()
+def c4_problem(n: int, args) -> C4Free:
+    return C4Free(C4FreeSettings(n=n, constrained_decoding=not args.unconstrained, vertex_order=args.order,
+                                 encoding=args.encoding))
+
+
+def training_graphs(problem: C4Free, rng: np.random.Generator, args) -> tuple[np.ndarray, int, int]:
+    """The elites (chained when asked), how many the kernel found, and how many starts it searched."""
     elites, searched = find_elites(problem, rng, args)
     found = len(elites)
     if args.chain_steps:
         elites = chain_graphs(problem, elites, rng, args)
+    return elites, found, searched
+
+
+def smaller_model(n: int, args) -> tuple[Transformer, C4Free, str]:
+    """--transfer-from m: the same recipe at m vertices (elites, training), for arm (g) at n."""
+    m = args.transfer_from
+    if m >= n:
+        raise SystemExit(f"--transfer-from {m}: needs fewer vertices than n = {n}")
+    problem = c4_problem(m, args)
+    t0 = time.perf_counter()
+    elites, _, _ = training_graphs(problem, np.random.default_rng([args.seed, m]), args)
+    model, loss, _ = train_model(problem, elites, args)
+    return model, problem, (f"a model trained the same way at n = {m} ({len(elites)} graphs, mean "
+                            f"{elites.sum(1).mean():.2f} edges, final loss {loss:.3f}; {time.perf_counter() - t0:.0f} s "
+                            f"in all), then {args.train_steps} steps on the graphs above")
+
+
+def run(n: int, args) -> None:
+    problem = c4_problem(n, args)
+    rng = np.random.default_rng([args.seed, n])
+    t0 = time.perf_counter()
+    elites, found, searched = training_graphs(problem, rng, args)
     elite_s = time.perf_counter() - t0
     model, loss, train_s = train_model(problem, elites, args)
+    transferred = None
+    if args.transfer_from:
+        small, small_problem, story = smaller_model(n, args)
+        transferred, transferred_loss, _ = train_model(problem, elites, args, (small, small_problem))
+        story += f" (final loss {transferred_loss:.3f})"
     t0 = time.perf_counter()
     arms_of = [(t, d) for d in args.decoding for t in args.temperature]
     tokens = {(t, d): model_samples(problem, model, args.starts, t, d, args) for t, d in arms_of}
     raws = {f"T = {t}, {d} order": problem.decode(toks).objects for (t, d), toks in tokens.items()}
+    if transferred is not None:
+        t, d = arms_of[0]
+        raws[f"T = {t}, {d} order, (g) from n = {args.transfer_from}"] = problem.decode(
+            model_samples(problem, transferred, args.starts, t, d, args)).objects
     sample_s = time.perf_counter() - t0
     known = problem.best_known()
     known = "-" if known is None else f"{known:.0f}"
@@ -189,6 +230,8 @@ def run(n: int, args) -> None:
           f"model trained {args.train_steps} steps in {train_s:.0f} s (final loss {loss:.3f}); "
           f"{len(raws)} x {args.starts} samples in {sample_s:.1f} s, {' / '.join(map(str, copies))} of them "
           f"isomorphic to a training graph.\n")
+    if transferred is not None:
+        print(f"(g): {story}.\n")
     print("| rounds | starts | valid | mean edges | std | best | # at best | non-isomorphic | best known | kernel s "
           "| histogram (edges:count) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -238,6 +281,9 @@ def main() -> None:
     ap.add_argument("--complete", type=float, nargs="*", default=[],
                     help="also let the model complete these fractions of each elite's first edges (arm e), "
                          "against the search growing the same edges (arm f)")
+    ap.add_argument("--transfer-from", type=int, default=0,
+                    help="also train a model at this smaller n, continue it on n's graphs, and start from its "
+                         "samples (arm g: does a model trained at m help at n?)")
     ap.add_argument("--encoding", choices=["edges", "bits"], default="edges", help="the model's tokens")
     ap.add_argument("--decoding", nargs="+", choices=["sorted", "any"], default=["any"],
                     help="edge encoding: constrained decoding in increasing pair order, or any legal edge "

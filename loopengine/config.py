@@ -61,6 +61,10 @@ class ModelSettings(Section):
     width: int = Field(128, ge=8, le=8192)
     dropout: float = Field(0.0, ge=0, lt=1)
     context: int = Field(0, ge=0, le=1 << 16, description="0 = derived from the problem's longest prompt + answer")
+    # Size curricula: a model trained at n starts the run at n + 1 (transfer.py matches
+    # token embeddings by token name, so edge "3-17" keeps what it learnt).
+    init_from: str | None = Field(None, min_length=1, description="a run directory whose last model starts this "
+                                  "run's model (same layers, heads, width); unset = fresh weights")
 
 
 class TrainSettings(Section):

@@ -79,6 +79,7 @@ class Loop:
         return encode({  # loadable with torch.load(weights_only=True)
             "model": None if self.model is None else self.model.state_dict(),
             "model_shape": None if self.model is None else self.model.shape.__dict__,
+            "vocabulary": None if self.model is None else self.problem.vocabulary(),  # for init_from (transfer.py)
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "loop_state": self.state,
             "problem_state": self.problem.state_dict(),

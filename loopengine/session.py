@@ -19,6 +19,7 @@ from loopengine.loop import Loop, derived_seed, reached_best_known
 from loopengine.problems import make_problem
 from loopengine.problems.base import Problem
 from loopengine.runlock import run_lock
+from loopengine.transfer import warm_start
 from loopengine.trust import named_code
 
 
@@ -79,6 +80,14 @@ def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tup
     task_dir = task_file.parent
     run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
+    if loop.model is not None and task.model.init_from is not None:
+        try:
+            said = warm_start(loop.model, Path(task.model.init_from), loop.problem.vocabulary(), task_file)
+        except ConfigError:
+            loop.executor.close()
+            raise
+        if not quiet:
+            print(said)
     with run_lock(run_dir, "run"):
         archive.create_run(run_dir, raw, task_dir)
         loop.run(task.task.generations)

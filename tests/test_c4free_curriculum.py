@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from loopengine import _core
@@ -61,3 +62,49 @@ def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_ever"] == 11 and summary["best_known_reached_at_generation"] == 0
     assert summary["generations"] == 1
+
+
+def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path):
+    from loopengine import archive
+    from loopengine.checkpoint import decode
+    from loopengine.config import load_task
+    from loopengine.model import N_SPECIAL, Transformer, shape_for
+    from loopengine.transfer import warm_start
+
+    source = run(tiny_task, tmp_path / "small", "--generations", "1")  # n = 8, trained in generation 0
+    trained = decode(archive.load_checkpoint(source, 0))["model"]
+    task, _ = load_task(tiny_task, ["problem.n=9"])
+    big = C4Free(C4FreeSettings(n=9))
+    model = Transformer(shape_for(task, big))
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    said = warm_start(model, source, big.vocabulary(), tiny_task)
+    assert "28 of 36 tokens carried over, 8 new" in said
+    small_ids = {name: i + N_SPECIAL for i, name in enumerate(C4Free(C4FreeSettings(n=8)).vocabulary())}
+    now = model.state_dict()
+    for i, name in enumerate(big.vocabulary()):  # edge "i-j" keeps its rows although its id moved
+        row = i + N_SPECIAL
+        expected = trained["tok.weight"][small_ids[name]] if name in small_ids else fresh["tok.weight"][row]
+        assert torch.equal(now["tok.weight"][row], expected), name
+        expected = trained["head.weight"][small_ids[name]] if name in small_ids else fresh["head.weight"][row]
+        assert torch.equal(now["head.weight"][row], expected), name
+    rows = len(trained["pos.weight"])
+    assert rows < len(now["pos.weight"])  # a longer answer at n = 9: the new positions stay fresh
+    assert torch.equal(now["pos.weight"][:rows], trained["pos.weight"])
+    assert torch.equal(now["pos.weight"][rows:], fresh["pos.weight"][rows:])
+    assert torch.equal(now["blocks.0.qkv.weight"], trained["blocks.0.qkv.weight"])
+    # and the loop runs from it
+    run_dir = run(tiny_task, tmp_path / "big", "--generations", "2", "--set", "problem.n=9",
+                  "--set", f"model.init_from='{source}'")
+    assert json.loads((run_dir / "summary.json").read_text())["generations"] == 2
+
+
+def test_init_from_errors_name_the_key(tiny_task, tmp_path):
+    result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "x"), "--quiet",
+                                 "--set", f"model.init_from='{tmp_path / 'nowhere'}'"])
+    assert result.exit_code == 2 and "model.init_from" in result.output and "complete generation" in result.output
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+    source = run(tiny_task, tmp_path / "small", "--generations", "1")
+    result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "y"), "--quiet",
+                                 "--set", "model.width=32", "--set", f"model.init_from='{source}'"])
+    assert result.exit_code == 2 and "model.init_from" in result.output and "model.width" in result.output
+    assert not (tmp_path / "y").exists()
