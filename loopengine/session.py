@@ -45,7 +45,10 @@ def first_generation_at_best_known(run_dir: Path) -> int | None:
     return None
 
 
-def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool) -> Loop:
+def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool,
+               resuming: bool = False) -> Loop:
+    """The loop a task describes; a new run's model starts from model.init_from when set
+    (a resumed one from its own checkpoint, so the source run need not exist any more)."""
     problem = make_problem(task.task.problem, task.problem, source, task_dir)
     kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir,
                             own=type(problem).kernels)
@@ -60,6 +63,14 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
             model, optimizer = model_lib.build(task, problem, derived_seed(task.task.seed, 0, 0), device)
         except ValueError as exc:  # e.g. model.width not a multiple of model.heads
             raise ConfigError(source, "model", str(exc)) from None
+        if task.model.init_from is not None and not resuming:
+            try:
+                said = warm_start(model, Path(task.model.init_from), problem.vocabulary(), source)
+            except ConfigError:
+                executor.close()
+                raise
+            if not quiet:
+                print(said)
     return Loop(task, problem, kernel, executor, run_dir, model, optimizer, device, quiet=quiet)
 
 
@@ -80,14 +91,6 @@ def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tup
     task_dir = task_file.parent
     run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
-    if loop.model is not None and task.model.init_from is not None:
-        try:
-            said = warm_start(loop.model, Path(task.model.init_from), loop.problem.vocabulary(), task_file)
-        except ConfigError:
-            loop.executor.close()
-            raise
-        if not quiet:
-            print(said)
     with run_lock(run_dir, "run"):
         archive.create_run(run_dir, raw, task_dir)
         loop.run(task.task.generations)
@@ -122,7 +125,7 @@ def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trus
             raise ArchiveError(f"{run_dir} has no complete generation to resume from; start it again with `loopengine run`")
         checkpoint = archive.load_checkpoint(run_dir, done[-1])
         archive.remove_partial(run_dir)  # safe under the lock: no live run is writing them
-        loop = build_loop(task, source, task_dir, run_dir, quiet)
+        loop = build_loop(task, source, task_dir, run_dir, quiet, resuming=True)
         try:
             loop.restore(checkpoint)
         except (CheckpointFormatError, KeyError, TypeError) as exc:
