@@ -159,6 +159,15 @@ def test_kernel_is_the_algorithm_of_the_python_port():
     assert np.array_equal(bench.python_local_search(start, 12, 17), _core.c4_local_search(start, 17, 2))
 
 
+def test_curriculum_chain_verifier_tells_c4_free_from_not():
+    # the chain benchmark's networkx check is what its table reports: it must be able to say no
+    spec = importlib.util.spec_from_file_location("chain", ROOT / "benchmarks" / "c4_curriculum_chain.py")
+    chain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chain)
+    assert chain.c4_free(nx.petersen_graph())  # girth 5
+    assert not chain.c4_free(nx.cycle_graph(4)) and not chain.c4_free(nx.complete_bipartite_graph(2, 3))
+
+
 def test_best_known_table():
     assert len(EX_C4) == 40
     assert [best_known_edges(n) for n in (1, 2, 4, 10, 20, 21, 25, 26, 30, 31, 40)] == [
