@@ -5,8 +5,9 @@ For n = m+1, m+2, ... up to --to, this runs `loopengine run` on the preset with
 graphs plus an isolated vertex start generation 0; its last model starts the new one), and
 `loop.stop_at_best_known` on, so a size ends once it reaches OEIS A006855's value (the proven
 maximum for n <= 40, McKay's lower bound for 41..49) or after --generations generations.
-The best graph of each size is then checked with networkx alone (no code shared with the
-engine): edge count, and no two vertices with two common neighbours (no 4-cycle).
+The best graph of each size is then read from the run's candidates and checked with networkx
+(the check shares no code with the engine's verifier or kernel): edge count, and no two
+vertices with two common neighbours (no 4-cycle).
 
     python benchmarks/c4_curriculum_chain.py --from runs/c4free_n41-0 --to 49 --generations 8
 
