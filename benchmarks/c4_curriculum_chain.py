@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def run_size(n: int, source: Path, args) -> tuple[Path, float]:
     run_dir = args.out / f"{name}-{args.seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run each time the chain is re-run
-    loopengine = shutil.which("loopengine") or "loopengine"
+    beside = Path(sys.executable).with_name("loopengine")  # the CLI of this interpreter's environment,
+    loopengine = str(beside) if beside.exists() else (shutil.which("loopengine") or "loopengine")  # not PATH's first
     command = [loopengine, "run", str(args.task), "--quiet", "--out", str(args.out),
                "--generations", str(args.generations), "--seed", str(args.seed),
                "--set", f"problem.n={n}", "--set", f"task.name={name}",
@@ -67,7 +69,9 @@ def run_size(n: int, source: Path, args) -> tuple[Path, float]:
                "--set", f"execution.threads={args.threads}", "--set", f"execution.kernel_threads={args.threads}",
                "--set", f"execution.torch_threads={args.threads}", *[x for kv in args.set for x in ("--set", kv)]]
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # the CLI's own 'run: ...' line
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL)  # the CLI's own 'run: ...' line
+    if done.returncode:  # the CLI has printed its own clear error: end the chain there, no traceback
+        raise SystemExit(f"c4_curriculum_chain: loopengine run failed at n = {n} (its error is above)")
     return run_dir, time.perf_counter() - start
 
 
