@@ -90,7 +90,7 @@ def main() -> None:
     source = args.source.resolve()
     _, m = read_run_graphs(source)
     print(f"# C4-free: size curriculum chain from {source.name} (n = {m}) to n = {args.to}\n")
-    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, preset {args.task.name}, "
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, preset {args.task.name}, "
           f"at most {args.generations} generations per size, seed {args.seed}, {args.threads} thread(s), "
           f"overrides {args.set or 'none'}, {platform.machine()} with {os.cpu_count()} cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")

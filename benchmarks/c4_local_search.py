@@ -16,9 +16,8 @@ import time
 
 import numpy as np
 
-from loopengine.kernel_rng import KernelRng
-
 from loopengine import _core
+from loopengine.kernels.rng import KernelRng
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings
 
 

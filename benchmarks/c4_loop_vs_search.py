@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from loopengine import archive
 from loopengine.config import load_task
-from loopengine.kernels import resolve_kernel
-from loopengine.problems import make_problem
+from loopengine.kernels.resolve import resolve_kernel
 from loopengine.pool import Pool
+from loopengine.problems import make_problem
 from loopengine.progress import RunProgress
+from loopengine.rundir import archive
 from loopengine.session import build_loop
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
@@ -55,7 +55,7 @@ def preset(n: int, args):
     return path, *load_task(path, overrides)
 
 
-def more(step: int, track: "Tracker", args) -> bool:
+def more(step: int, track: Tracker, args) -> bool:
     """Whether a method runs another generation (or batch): G of them with --generations,
     else until the wall-clock budget is spent."""
     return step < args.generations if args.generations else track.elapsed() < args.budget
@@ -155,7 +155,8 @@ def main() -> None:
                 continue
             r = method(n, args)
             known = make_problem("c4free", {"n": n}, "benchmark", None).best_known()
-            print(f"| {n} | {known:.0f} | {name} | {r['best']:.0f} | {fmt(r['reached'])} | {fmt(r['used'])} | {r['work']} |",
+            print(f"| {n} | {known:.0f} | {name} | {r['best']:.0f} | {fmt(r['reached'])} | {fmt(r['used'])} "
+                  f"| {r['work']} |",
                   flush=True)
 
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopengine import archive
 from loopengine.config import load_task
 from loopengine.progress import RunProgress
+from loopengine.rundir import archive
 from loopengine.session import build_loop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,12 +64,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget (checked after each generation)")
     ap.add_argument("--max-generations", type=int, default=1000,
                     help="also the length of a train.lr_final decay: set it to what fits the budget")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], help="override a task key: section.key=value")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="override a task key: section.key=value")
     args = ap.parse_args()
 
     def show(m: dict[str, Any]) -> None:
         mm = m["model"]
-        ceiling = f"ceiling {mm['ceiling']:.2%} ({mm['accuracy'] / mm['ceiling']:.1%} of it)  " if "ceiling" in mm else ""
+        ceiling = (f"ceiling {mm['ceiling']:.2%} ({mm['accuracy'] / mm['ceiling']:.1%} of it)  "
+                   if "ceiling" in mm else "")
         print(f"gen {m['generation']:>3}  {m['wall'] / 60:5.1f} min  {examples_seen(m, task_train):>10,} examples  "
               f"{m['timings']['train']:.0f}s train  accuracy {mm['accuracy']:.2%}  {ceiling}"
               f"correct gcds {mm['correct_gcds']}  rule {mm['rule_agreement']:.1%}", flush=True)

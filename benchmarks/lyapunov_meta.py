@@ -131,7 +131,8 @@ def write_results(args, methods, records, started, finished: bool) -> str:
                              for m in methods}}
     meta = {"first": args.first, "per_file": args.per_file, "time_limit_s": args.time_limit, "seed": args.seed,
             "loop_degrees": args.loop_degrees, "sdp_seconds": args.sdp_seconds, "finished": finished,
-            "wall_s": round(time.time() - started, 1), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+            "wall_s": round(time.time() - started, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
             "load_average_end": os.getloadavg()}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from loopengine.problems import make_problem
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
 from loopengine.problems.lyapunov.baseline import find_lyapunov
+from loopengine.problems.lyapunov.certificate import PROVEN
 from loopengine.problems.lyapunov.falsify import local_search
 from loopengine.problems.lyapunov.forward import forward_system
-from loopengine.problems.lyapunov.certificate import PROVEN
 from loopengine.problems.lyapunov.polynomials import poly_text
-from loopengine.problems import make_problem
 
 
 def loop_solve(system, n: int, seed: int, starts: int, steps: int) -> tuple[str, float]:

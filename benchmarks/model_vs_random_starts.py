@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 from loopengine import _core
-from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.learn.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.learn.train import TwoSetSampler, from_pool, sample, train_steps
+from loopengine.learn.transfer import load_matching
 from loopengine.pool import Pool
 from loopengine.problems.c4free.canonical import canonical_graph_keys
 from loopengine.problems.c4free.curriculum import best_distinct
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
-from loopengine.train import TwoSetSampler, from_pool, sample, train_steps
-from loopengine.transfer import load_matching
 
 
 def search(objects: np.ndarray, seed: int, args, rounds: int, kick: int = 0) -> np.ndarray:
@@ -175,7 +175,8 @@ def smaller_model(n: int, args) -> tuple[Transformer, C4Free, str]:
     elites, _, _ = training_graphs(problem, np.random.default_rng([args.seed, m]), args)
     model, loss, _ = train_model(problem, elites, args)
     return model, problem, (f"a model trained the same way at n = {m} ({len(elites)} graphs, mean "
-                            f"{elites.sum(1).mean():.2f} edges, final loss {loss:.3f}; {time.perf_counter() - t0:.0f} s "
+                            f"{elites.sum(1).mean():.2f} edges, final loss {loss:.3f}; "
+                            f"{time.perf_counter() - t0:.0f} s "
                             f"in all), then {args.train_steps} steps on the graphs above")
 
 
@@ -241,9 +242,8 @@ def run(n: int, args) -> None:
     for name, raw in completions.items():
         print("| - " + describe(f"raw completions, {name} (no search)", problem, raw, None, known))
     if completions:
-        print(f"\n(raw completions isomorphic to a training graph: "
-              f"{' / '.join(str(len(set(canonical_graph_keys(c, problem.n)) & training_keys)) for c in completions.values())} "
-              f"distinct)\n")
+        memorised = [str(len(set(canonical_graph_keys(c, problem.n)) & training_keys)) for c in completions.values()]
+        print(f"\n(raw completions isomorphic to a training graph: {' / '.join(memorised)} distinct)\n")
     for rounds in args.rounds:
         for name, (starts, kick) in arms.items():
             t0 = time.perf_counter()
@@ -294,7 +294,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     print("# C4-free: local search from model samples vs random starts vs perturbed elites\n")
-    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} with "
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} with "
           f"{os.cpu_count()} cores (shared with other sessions; times are indicative), seed {args.seed}.")
     print(f"Kernel per start: rounds {' / '.join(map(str, args.rounds))}, round_kick {args.round_kick}, "
           f"tabu {args.tabu}, accept_worse {args.accept_worse}; {args.starts} starts per arm; elite searches of "

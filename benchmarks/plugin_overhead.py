@@ -8,10 +8,10 @@ is reported), calls alternating so that load from other processes hits all alike
 1. built-in, in-process: the loop's own path (LocalExecutor -> Kernel -> CppKernel -> _core) against
    the bare compiled calls per chunk (the module's run() with the same chunk seeds), and against
    the hand-bound _core.c4_local_search the engine used before. Target: <= 5% overhead.
-2. the same file compiled as a user kernel (loopengine.kernel_build: system compiler, verified
+2. the same file compiled as a user kernel (loopengine.kernels.build: system compiler, verified
    cache), called in-process, against the built-in.
 3. that user kernel as the local backend really runs it: in a supervised worker process
-   (loopengine.isolation), rows sent through a pipe per chunk, against the same build in-process.
+   (loopengine.execution.isolation), rows sent through a pipe per chunk, against the same build in-process.
    The worker's start (spawn + load, once per run) is reported on its own.
 
     python benchmarks/plugin_overhead.py [--n 30] [--rows 2000] [--repeats 7] [--threads 0]
@@ -29,11 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from loopengine import _core
-from loopengine.batches import chunk_seed, chunks
 from loopengine.config import ExecutionSettings
-from loopengine.execution import LocalExecutor
-from loopengine.kernel_build import load_cpp_kernel
-from loopengine.kernels import Kernel, load_builtin, load_user_kernel
+from loopengine.execution.chunks import chunk_seed, chunks
+from loopengine.execution.local import LocalExecutor
+from loopengine.kernels.resolve import Kernel, load_builtin, load_user_kernel
 from loopengine.problems.c4free.problem import C4Free
 
 SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "src" / "c4free.cpp"

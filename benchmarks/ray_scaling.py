@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from loopengine.config import ExecutionSettings
-from loopengine.execution import LocalExecutor
-from loopengine.kernels import resolve_kernel
-from loopengine.ray_backend import RayExecutor
+from loopengine.execution.local import LocalExecutor
+from loopengine.execution.ray import RayExecutor
+from loopengine.kernels.resolve import resolve_kernel
 
 
 def timed(executor, kernel, objects, repeats: int) -> tuple[float, np.ndarray]:

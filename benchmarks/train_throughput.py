@@ -7,7 +7,8 @@ the tensor path, in one run, with the ratio.
 batches drawn by train.TwoSetSampler and collated by train.to_batch, AdamW without fused
 kernels, batch 128 (tasks/gcd.toml). The other rows change one thing at a time, so each
 factor shows: the tensor path (C++ tokens, loopengine/fastdata.py), larger batches, the
-fused AdamW, torch.compile (--compile), bfloat16 autocast (--bf16). Every row includes its data preparation: examples are generated
+fused AdamW, torch.compile (--compile), bfloat16 autocast (--bf16). Every row includes its data preparation:
+examples are generated
 and encoded inside the timed region, as a generation of the loop does. Each row is timed
 best-of-`--repeat` over `--steps` optimizer steps after one warm-up step. CUDA rows are
 added when a GPU is present. Wall-clock: on a shared machine, compare rows of one run.
@@ -25,11 +26,10 @@ import numpy as np
 import torch
 
 from loopengine.config import load_task
-from loopengine.fastdata import TokenMix, from_token_arrays
-from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.learn.data import TokenMix, from_token_arrays
+from loopengine.learn.model import N_SPECIAL, ModelShape, Transformer, adamw_options
+from loopengine.learn.train import TwoSetSampler, from_pool, train_steps
 from loopengine.problems import make_problem
-from loopengine.model import adamw_options
-from loopengine.train import TwoSetSampler, from_pool, train_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

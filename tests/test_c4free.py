@@ -9,12 +9,11 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from loopengine import _core
 from loopengine.config import load_task
-from loopengine.kernels import resolve_kernel
+from loopengine.kernels.resolve import resolve_kernel
 from loopengine.problems.c4free.problem import EX_C4, adjacency_matrices, best_known_edges, c4_free_mask
-
-from conftest import ROOT
 
 
 def random_graphs(n: int, count: int, seed: int) -> np.ndarray:
@@ -43,7 +42,8 @@ def networkx_has_c4(row: np.ndarray, n: int) -> bool:
 def test_output_is_c4_free_and_maximal(n):
     start = random_graphs(n, 60 if n < 40 else 12, seed=1)
     out = _core.c4_local_search(start, seed=11, threads=2)
-    assert out.shape == start.shape and out.dtype == np.uint8
+    assert out.shape == start.shape
+    assert out.dtype == np.uint8
     assert c4_free_mask(out, n).all()
     assert is_maximal(out, n).all()
     if n >= 2:  # the checker itself can say no: drop an edge from a maximal graph
@@ -71,7 +71,8 @@ def test_every_parameter_combination_keeps_the_contract(params):
     n = 18
     start = random_graphs(n, 40, seed=2)
     out = _core.c4_local_search(start, 5, 2, **params)
-    assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+    assert c4_free_mask(out, n).all()
+    assert is_maximal(out, n).all()
 
 
 @pytest.mark.parametrize("n", [64, 65, 100, 128])
@@ -81,7 +82,8 @@ def test_iterated_search_stays_c4_free_and_maximal_on_wide_bitsets(n, params):
     # must still be maximal, which the independent A^3 check would catch
     start = random_graphs(n, 3, seed=12)
     out = _core.c4_local_search(start, 8, 2, **params)
-    assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+    assert c4_free_mask(out, n).all()
+    assert is_maximal(out, n).all()
 
 
 def test_search_from_a_planted_graph_keeps_it_when_nothing_is_kicked():
@@ -94,7 +96,8 @@ def test_tabu_and_worse_moves_still_never_return_less_than_the_start():
     start = random_graphs(30, 20, seed=14)
     plain = _core.c4_local_search(start, 9, 2).sum(axis=1)
     walked = _core.c4_local_search(start, 9, 2, rounds=300, round_kick=1, tabu=10, accept_worse=0.5).sum(axis=1)
-    assert (walked >= plain).all() and walked.sum() > plain.sum()
+    assert (walked >= plain).all()
+    assert walked.sum() > plain.sum()
 
 
 def test_same_seed_same_output_whatever_the_threads():
@@ -111,7 +114,8 @@ def test_iterated_search_never_loses_edges_and_finds_more():
     start = random_graphs(20, 40, seed=4)
     plain = _core.c4_local_search(start, 9, 2).sum(axis=1)
     iterated = _core.c4_local_search(start, 9, 2, rounds=200, round_kick=2).sum(axis=1)
-    assert (iterated >= plain).all() and iterated.sum() > plain.sum()
+    assert (iterated >= plain).all()
+    assert iterated.sum() > plain.sum()
 
 
 def test_iterated_search_reaches_the_known_maximum_at_n20():
@@ -146,7 +150,8 @@ def test_verifier_agrees_with_networkx():
         searched = _core.c4_local_search(graphs[:10], 2)
         both = np.concatenate([graphs, searched])
         mask = c4_free_mask(both, n)
-        assert mask[len(graphs):].all() and not mask.all()  # both answers occur
+        assert mask[len(graphs):].all()
+        assert not mask.all()
         assert [not networkx_has_c4(row, n) for row in both] == mask.tolist()
 
 
@@ -165,26 +170,31 @@ def test_curriculum_chain_verifier_tells_c4_free_from_not():
     chain = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(chain)
     assert chain.c4_free(nx.petersen_graph())  # girth 5
-    assert not chain.c4_free(nx.cycle_graph(4)) and not chain.c4_free(nx.complete_bipartite_graph(2, 3))
+    assert not chain.c4_free(nx.cycle_graph(4))
+    assert not chain.c4_free(nx.complete_bipartite_graph(2, 3))
 
 
 def test_best_known_table():
     assert len(EX_C4) == 40
     assert [best_known_edges(n) for n in (1, 2, 4, 10, 20, 21, 25, 26, 30, 31, 40)] == [
         0, 1, 4, 16, 46, 50, 63, 67, 85, 90, 127]
-    assert best_known_edges(0) is None and best_known_edges(50) is None
+    assert best_known_edges(0) is None
+    assert best_known_edges(50) is None
     # beyond 40: OEIS A006855's lower bounds, still increasing, and 132 / 174 at the ends
     bounds = [best_known_edges(n) for n in range(40, 50)]
-    assert bounds[1] == 132 and bounds[-1] == 174 and all(a < b for a, b in zip(bounds, bounds[1:]))
+    assert bounds[1] == 132
+    assert bounds[-1] == 174
+    assert all(a < b for a, b in zip(bounds, bounds[1:]))
     # q^2 + q + 1 vertices (q a prime power): the polarity graph, q(q+1)^2 / 2 edges
     for q in (2, 3, 4, 5):
         assert best_known_edges(q * q + q + 1) == q * (q + 1) ** 2 // 2
     assert all(a <= b for a, b in zip(EX_C4, EX_C4[1:]))
 
 
-@pytest.mark.parametrize("name, n", [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30),
+@pytest.mark.parametrize(("name", "n"), [("c4free.toml", 20), ("c4free_n25.toml", 25), ("c4free_n30.toml", 30),
                                      ("c4free_n40.toml", 40)])
 def test_presets_load_and_aim_at_their_size(name, n):
     task, _ = load_task(ROOT / "tasks" / name)
     assert task.problem["n"] == n
-    assert task.kernel.params["rounds"] > 0 and task.kernel.elite_params["kick"] > 0
+    assert task.kernel.params["rounds"] > 0
+    assert task.kernel.elite_params["kick"] > 0

@@ -13,7 +13,6 @@ from loopengine import _core
 from loopengine.cli import app
 from loopengine.errors import ConfigError
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
-
 from test_c4free import is_maximal
 
 runner = CliRunner()
@@ -36,7 +35,8 @@ def test_seeding_n_plus_one_from_a_run_at_n_gives_valid_graphs(tiny_task, tmp_pa
     assert not pool.objects[:, ju == 8].any()
     assert pool.objects.sum(axis=1).max() == 11  # ex(8; C4), which the tiny run reaches
     searched = _core.c4_local_search(pool.objects, 1, 1, rounds=20)
-    assert c4_free_mask(searched, 9).all() and is_maximal(searched, 9).all()
+    assert c4_free_mask(searched, 9).all()
+    assert is_maximal(searched, 9).all()
     assert (searched.sum(axis=1) >= pool.objects.sum(axis=1)).all()
 
 
@@ -60,16 +60,17 @@ def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
     run_dir = run(tiny_task, tmp_path / "runs", "--generations", "3", "--set", "loop.stop_at_best_known=true",
                   "--set", "execution.torch_threads=1", "--set", "execution.kernel_threads=2")
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["best_ever"] == 11 and summary["best_known_reached_at_generation"] == 0
+    assert summary["best_ever"] == 11
+    assert summary["best_known_reached_at_generation"] == 0
     assert summary["generations"] == 1
 
 
 def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path):
-    from loopengine import archive
-    from loopengine.checkpoint import decode
     from loopengine.config import load_task
-    from loopengine.model import N_SPECIAL, Transformer, shape_for
-    from loopengine.transfer import warm_start
+    from loopengine.learn.model import N_SPECIAL, Transformer, shape_for
+    from loopengine.learn.transfer import warm_start
+    from loopengine.rundir import archive
+    from loopengine.rundir.checkpoint import decode
 
     source = run(tiny_task, tmp_path / "small", "--generations", "1")  # n = 8, trained in generation 0
     trained = decode(archive.load_checkpoint(source, 0))["model"]
@@ -101,10 +102,14 @@ def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path
 def test_init_from_errors_name_the_key(tiny_task, tmp_path):
     result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "x"), "--quiet",
                                  "--set", f"model.init_from='{tmp_path / 'nowhere'}'"])
-    assert result.exit_code == 2 and "model.init_from" in result.output and "complete generation" in result.output
+    assert result.exit_code == 2
+    assert "model.init_from" in result.output
+    assert "complete generation" in result.output
     assert not (tmp_path / "x").exists()  # refused before anything is written
     source = run(tiny_task, tmp_path / "small", "--generations", "1")
     result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "y"), "--quiet",
                                  "--set", "model.width=32", "--set", f"model.init_from='{source}'"])
-    assert result.exit_code == 2 and "model.init_from" in result.output and "model.width" in result.output
+    assert result.exit_code == 2
+    assert "model.init_from" in result.output
+    assert "model.width" in result.output
     assert not (tmp_path / "y").exists()

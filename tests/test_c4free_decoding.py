@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from loopengine.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.learn.model import N_SPECIAL, ModelShape, Transformer
+from loopengine.learn.train import sample
 from loopengine.pool import Pool
 from loopengine.problems.c4free.problem import C4Free, C4FreeSettings, c4_free_mask
-from loopengine.train import sample
-
 from test_c4free import is_maximal
 
 
@@ -29,7 +28,8 @@ def untrained_samples(problem: C4Free, count: int, constraint) -> np.ndarray:
 def test_any_order_samples_are_c4_free_and_maximal():
     problem = C4Free(C4FreeSettings(n=14))  # any order is the default
     out = untrained_samples(problem, 40, problem.decoding_constraint())
-    assert c4_free_mask(out, 14).all() and is_maximal(out, 14).all()
+    assert c4_free_mask(out, 14).all()
+    assert is_maximal(out, 14).all()
     assert len({row.tobytes() for row in out}) > 30  # the constraint does not fix the answer
 
 
@@ -43,7 +43,8 @@ def test_completions_keep_the_given_edges_and_are_c4_free_and_maximal():
     tokens = untrained_tokens(problem, len(begun), problem.decoding_constraint(), begun)
     assert all(toks[:len(b)] == b for toks, b in zip(tokens, begun))
     out = problem.decode(tokens).objects
-    assert c4_free_mask(out, n).all() and is_maximal(out, n).all()
+    assert c4_free_mask(out, n).all()
+    assert is_maximal(out, n).all()
     assert any(len(toks) > len(b) for toks, b in zip(tokens, begun))
 
 
@@ -75,13 +76,16 @@ def test_finished_rows_and_foreign_tokens_change_nothing():
     c.reset(2, torch.device("cpu"))
     c.update(torch.tensor([0, -1]))  # row 0 takes edge (0, 1); row 1 had finished
     legal, eos = c.allowed()
-    assert not legal[0, 0] and legal[1].all() and not eos.any()
+    assert not legal[0, 0]
+    assert legal[1].all()
+    assert not eos.any()
 
 
 def test_bit_encoding_round_trips_and_its_samples_are_c4_free():
     n = 12
     problem = C4Free(C4FreeSettings(n=n, encoding="bits"))
-    assert problem.vocabulary() == ["0", "1"] and problem.max_answer_tokens() == problem.pairs
+    assert problem.vocabulary() == ["0", "1"]
+    assert problem.max_answer_tokens() == problem.pairs
     graphs = problem.initial_pool(np.random.default_rng(0), 5).objects
     assert (problem.decode(problem.encode(Pool(objects=graphs))).objects == graphs).all()
     tokens = untrained_tokens(problem, 40, problem.decoding_constraint())

@@ -26,7 +26,7 @@ BASE = '[task]\nname = "t"\nproblem = "c4free"\n'
 
 
 @pytest.mark.parametrize(
-    "text, key, expected",
+    ("text", "key", "expected"),
     [
         (BASE + "[model]\nlayerz = 2\n", "model.layerz", "unknown key"),
         (BASE + '[model]\nlayers = "two"\n', "model.layers", "integer"),
@@ -64,7 +64,9 @@ def test_missing_task_file(tmp_path):
 def test_set_override_is_typed_and_validated(tmp_path):
     task = write(tmp_path, BASE)
     settings, raw = load_task(task, ["model.layers=3", "task.out=\"x\"", "problem.n=12"])
-    assert settings.model.layers == 3 and raw["problem"]["n"] == 12 and settings.task.out == "x"
+    assert settings.model.layers == 3
+    assert raw["problem"]["n"] == 12
+    assert settings.task.out == "x"
     with pytest.raises(ConfigError, match="model.layers"):
         load_task(task, ["model.layers=-1"])
     with pytest.raises(ConfigError, match="key.path=value"):
@@ -74,5 +76,6 @@ def test_set_override_is_typed_and_validated(tmp_path):
 def test_bad_set_through_cli(tmp_path):
     task = write(tmp_path, BASE)
     result = run_cli(["run", task, "--set", "train.lr=-1", "--out", tmp_path / "o"])
-    assert result.exit_code == 2 and "train.lr" in result.output
+    assert result.exit_code == 2
+    assert "train.lr" in result.output
     assert not (tmp_path / "o").exists()

@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from loopengine import _core
-from loopengine.fastdata import TokenMix, TokenSet, from_examples, from_token_arrays
+from loopengine.learn.data import TokenMix, TokenSet, from_examples, from_token_arrays, to_batch
+from loopengine.learn.train import TwoSetSampler, from_pool
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
 from loopengine.problems.integers.intcode import MALFORMED
-from loopengine.fastdata import to_batch
-from loopengine.train import TwoSetSampler, from_pool
 
 CONTEXT = 32
 
@@ -18,7 +17,7 @@ def list_examples(problem, pool):
     return list(zip(problem.encode_prompts(pool.prompts), problem.encode(pool)))
 
 
-@pytest.mark.parametrize("name,settings", [("gcd", {"base": 30}), ("modmul", {"base": 1000}),
+@pytest.mark.parametrize(("name", "settings"), [("gcd", {"base": 30}), ("modmul", {"base": 1000}),
                                            ("gcd", {"base": 7, "max_operand": 5000})])
 def test_cpp_tokens_equal_the_list_encoding(name, settings):
     p = make_problem(name, settings, "task.toml")
@@ -29,8 +28,10 @@ def test_cpp_tokens_equal_the_list_encoding(name, settings):
     ref = from_examples(list_examples(p, pool), CONTEXT)
     width = ref.ids.shape[1]
     assert torch.equal(fast.lengths, ref.lengths)
-    assert torch.equal(fast.ids[:, :width], ref.ids) and torch.equal(fast.targets[:, :width], ref.targets)
-    assert (fast.ids[:, width:] == 0).all() and (fast.targets[:, width:] == -100).all()
+    assert torch.equal(fast.ids[:, :width], ref.ids)
+    assert torch.equal(fast.targets[:, :width], ref.targets)
+    assert (fast.ids[:, width:] == 0).all()
+    assert (fast.targets[:, width:] == -100).all()
 
 
 def test_encoder_rejects_values_wider_than_the_prompt():
@@ -61,7 +62,7 @@ def reference_fresh(generated, share, selected):
     return draw
 
 
-@pytest.mark.parametrize("n_gen,n_sel,n_rep,share,p", [(50, 20, 10, 0.8, 0.25), (0, 30, 0, 0.0, 0.0),
+@pytest.mark.parametrize(("n_gen", "n_sel", "n_rep", "share", "p"), [(50, 20, 10, 0.8, 0.25), (0, 30, 0, 0.0, 0.0),
                                                        (40, 0, 15, 0.9, 0.5), (70, 25, 0, 0.5, 0.0)])
 def test_token_mix_draws_the_list_path_batches(n_gen, n_sel, n_rep, share, p):
     rng = np.random.default_rng(3)
@@ -73,7 +74,8 @@ def test_token_mix_draws_the_list_path_batches(n_gen, n_sel, n_rep, share, p):
     for _ in range(12):  # past the end of `generated`, so the wrap-around is compared too
         x_ref, y_ref = to_batch(ref.draw(r1, 16), CONTEXT, torch.device("cpu"))
         x, y = mix.batch(r2, 16, CONTEXT, torch.device("cpu"))
-        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+        assert torch.equal(x, x_ref)
+        assert torch.equal(y, y_ref)
 
 
 def test_empty_mix_gives_no_batch_and_token_sets_survive_a_dict():
@@ -81,19 +83,21 @@ def test_empty_mix_gives_no_batch_and_token_sets_survive_a_dict():
     assert TokenMix(None, 0.0, empty).batch(np.random.default_rng(0), 8, CONTEXT, torch.device("cpu")) is None
     ts = from_examples(examples_of(np.random.default_rng(0), 5), CONTEXT)
     back = TokenSet.from_dict(ts.to_dict())
-    assert torch.equal(back.ids, ts.ids) and torch.equal(back.lengths, ts.lengths)
+    assert torch.equal(back.ids, ts.ids)
+    assert torch.equal(back.lengths, ts.lengths)
 
 
 def test_zero_answer_is_a_sign_and_one_digit():
     pool = Pool(objects=np.zeros((3, 1), dtype=np.int64), prompts=np.ones((3, 2), dtype=np.int64))
     p = make_problem("gcd", {}, "task.toml")
     ts = from_token_arrays(*p.encode_tokens(pool))
-    assert len(ts) == 3 and ts.lengths.tolist() == [2 + 2 * (1 + p.prompt_digits) + 2] * 3
+    assert len(ts) == 3
+    assert ts.lengths.tolist() == [2 + 2 * (1 + p.prompt_digits) + 2] * 3
 
 
 def test_answer_only_forward_matches_the_full_forward():
-    from loopengine.model import ModelShape, Transformer
-    from loopengine.train import first_target, train_steps
+    from loopengine.learn.model import ModelShape, Transformer
+    from loopengine.learn.train import first_target, train_steps
 
     torch.manual_seed(0)
     shape = ModelShape(vocab=40, context=CONTEXT, layers=2, heads=2, width=16)

@@ -71,7 +71,8 @@ def show_json(path: Path, *extra: str) -> dict:
 
 def test_show_prints_generations_and_rendered_graphs(run_dir):
     out = ok("show", run_dir, "--top", "2").output
-    assert "Generations" in out and "Time per phase" in out
+    assert "Generations" in out
+    assert "Time per phase" in out
     summary = show_json(run_dir, "--top", "2")
     for cand in summary["top"]:
         g6 = cand["columns"]["graph6"]
@@ -81,21 +82,28 @@ def test_show_prints_generations_and_rendered_graphs(run_dir):
     rows = [line.strip() for line in out.splitlines() if re.fullmatch(r"\s*[#.]{8}", line)]
     assert len(rows) == 16
     first = np.array([[c == "#" for c in r] for r in rows[:8]])
-    assert (first == first.T).all() and first.sum() == 2 * summary["top"][0]["graph"]["edges"]
+    assert (first == first.T).all()
+    assert first.sum() == 2 * summary["top"][0]["graph"]["edges"]
 
 
 def test_show_json_schema(run_dir):
     s = show_json(run_dir)
-    assert s["schema"] == 1 and s["problem"] == "c4free" and s["task"] == "tiny"
-    assert s["complete_generations"] == [0, 1, 2] and s["shown_generation"] == 2 and s["warnings"] == []
+    assert s["schema"] == 1
+    assert s["problem"] == "c4free"
+    assert s["task"] == "tiny"
+    assert s["complete_generations"] == [0, 1, 2]
+    assert s["shown_generation"] == 2
+    assert s["warnings"] == []
     assert [g["generation"] for g in s["generations"]] == [0, 1, 2]
     for g in s["generations"]:
         assert {"best", "median", "valid_fraction", "unique_fraction", "novelty", "temperature",
                 "elapsed", "timings", "model"} <= set(g)
         assert {"sample", "search", "verify", "train", "total"} <= set(g["timings"])
-    assert s["best_known"] == 11.0 and s["best_ever"] == max(g["best"] for g in s["generations"])
+    assert s["best_known"] == 11.0
+    assert s["best_ever"] == max(g["best"] for g in s["generations"])
     top = s["top"]
-    assert len(top) == 5 and [c["rank"] for c in top] == [1, 2, 3, 4, 5]
+    assert len(top) == 5
+    assert [c["rank"] for c in top] == [1, 2, 3, 4, 5]
     assert all(c["valid"] and c["generation"] == 2 and c["prompt"] is None for c in top)
     assert [c["score"] for c in top] == sorted((c["score"] for c in top), reverse=True)
     assert len({c["columns"]["graph6"] for c in top}) == 5  # distinct
@@ -106,7 +114,8 @@ def test_show_json_schema(run_dir):
 
 def test_show_gen_and_top(run_dir):
     s = show_json(run_dir, "--gen", "0", "--top", "3")
-    assert s["shown_generation"] == 0 and len(s["top"]) == 3
+    assert s["shown_generation"] == 0
+    assert len(s["top"]) == 3
     assert all(c["generation"] == 0 and c["origin"] == "seed" for c in s["top"])
 
 
@@ -122,7 +131,8 @@ def test_report_writes_plots_and_page(run_dir, tmp_path):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
         assert f"src='{name}'" in page
-    assert "<table>" in page and page.count("<tr><td>") >= 6  # two tables of 3 generations
+    assert "<table>" in page
+    assert page.count("<tr><td>") >= 6
     assert show_json(run_dir, "--top", "1")["top"][0]["columns"]["graph6"] in page
 
 
@@ -150,7 +160,8 @@ def has_c4(graph: nx.Graph) -> bool:
 def test_export_to_stdout_matches_file(run_dir, tmp_path):
     text = ok("export", run_dir, "--best", "2", "--format", "graph6").output
     ok("export", run_dir, "--best", "2", "--format", "graph6", "--out", tmp_path / "b.g6")
-    assert text == (tmp_path / "b.g6").read_text() and len(text.splitlines()) == 2
+    assert text == (tmp_path / "b.g6").read_text()
+    assert len(text.splitlines()) == 2
 
 
 def test_export_refuses_formats_that_do_not_fit(run_dir):
@@ -168,7 +179,8 @@ def test_export_sympy_and_lyapunov_rendering(copy):
     assert [sympy.sympify(s) for s in lines] == [x0**2 + x1**2, 2 * x0**4 + x1**2]  # valid rows only
     out = ok("show", copy).output
     assert "certified (exact SOS check)" in out
-    assert "sample-checked, not certified" in out and "rejected by the sampler (3" in out
+    assert "sample-checked, not certified" in out
+    assert "rejected by the sampler (3" in out
     refused("export", copy, "--format", "graph6", message=r"format graph6 does not fit.*json, sympy")
 
 
@@ -195,10 +207,12 @@ def test_show_model_metrics_per_class(copy):
     metrics_path.write_text(json.dumps(metrics))
     (copy / "task.toml").write_text((copy / "task.toml").read_text().replace('problem = "c4free"', 'problem = "gcd"'))
     out = ok("show", copy).output
-    assert "62.50%" in out and "per-gcd accuracy in % (gcd = row + column)" in out
+    assert "62.50%" in out
+    assert "per-gcd accuracy in % (gcd = row + column)" in out
     grid_text = out[out.index("per-gcd accuracy"):].splitlines()
     grid = [line.split() for line in grid_text if line.split()[:1] in (["1"], ["91"])]
-    assert grid[0][:4] == ["1", "100", "50", "0"] and grid[1] == ["91"] + ["25"] * 10
+    assert grid[0][:4] == ["1", "100", "50", "0"]
+    assert grid[1] == ["91"] + ["25"] * 10
     # the model's accuracy and correct gcds per generation, one row per generation
     model_rows = out[out.index("Model per generation"):].splitlines()
     assert [line.split()[:3] for line in model_rows if line.split()[:1] == ["gen"]][0] == ["gen", "acc%", "gcds"]
@@ -213,9 +227,12 @@ def test_compare_side_by_side(run_dir, copy, tmp_path):
     (copy / "task.toml").write_text(task.replace("steps = 2", "steps = 5"))
     png = tmp_path / "cmp.png"
     out = ok("compare", run_dir, copy, "--out", png).output
-    assert "Runs side by side" in out and "best ever" in out and "generations" in out
+    assert "Runs side by side" in out
+    assert "best ever" in out
+    assert "generations" in out
     assert re.search(r"train\.steps\s+2\s+5", out)  # settings that differ are listed
-    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert png.stat().st_size > 5000
     refused("compare", run_dir, run_dir, message="two different runs")
 
 
@@ -237,7 +254,8 @@ def test_archive_one_liners_work(copy):
         exec(code.replace("runs/c4free-0", str(copy)), scope)
     gens = [pd.read_parquet(copy / f"gen_{g:04d}" / "candidates.parquet") for g in range(3)]
     assert len(scope["cands"]) == sum(map(len, gens))
-    assert list(scope["metrics"]["generation"]) == [0, 1, 2] and "timings.total" in scope["metrics"]
+    assert list(scope["metrics"]["generation"]) == [0, 1, 2]
+    assert "timings.total" in scope["metrics"]
     assert list(scope["per_gen"]["best"]) == [g[g.valid].score.max() for g in gens]
     assert len(scope["top"]) == min(10, pd.concat(gens).query("valid").graph6.nunique())
     assert scope["top"]["score"].is_monotonic_decreasing
@@ -281,7 +299,8 @@ def test_half_written_generation_is_skipped(copy):
     result = ok("show", copy)
     assert "ignored half-written generation .gen_0003.tmp-123" in result.output.replace("\n", "")
     s = show_json(copy)
-    assert s["complete_generations"] == [0, 1, 2] and len(s["warnings"]) == 1
+    assert s["complete_generations"] == [0, 1, 2]
+    assert len(s["warnings"]) == 1
     refused("show", copy, "--gen", "3", message=r"generation 3 of .* is not complete; complete generations: 0-2")
     refused("show", copy, "--gen", "7", message=r"has no generation 7; complete generations: 0-2")
 
@@ -289,7 +308,8 @@ def test_half_written_generation_is_skipped(copy):
 def test_generation_missing_files_is_shown_up_to_last_complete(copy):
     (copy / "gen_0002" / "metrics.json").unlink()
     s = show_json(copy)
-    assert s["complete_generations"] == [0, 1] and s["shown_generation"] == 1
+    assert s["complete_generations"] == [0, 1]
+    assert s["shown_generation"] == 1
     assert s["warnings"] == ["skipped gen_0002: missing metrics.json"]
     assert "skipped gen_0002: missing metrics.json" in ok("show", copy).output.replace("\n", "")
     refused("show", copy, "--gen", "2", message=r"generation 2 of .* is not complete; complete generations: 0-1")

@@ -12,7 +12,7 @@ def rng():
     return np.random.default_rng(1234)
 
 
-@pytest.mark.parametrize("lo,hi", [(-10**18, 10**18), (0, 60), (1, 10**6)])
+@pytest.mark.parametrize(("lo", "hi"), [(-10**18, 10**18), (0, 60), (1, 10**6)])
 def test_gcd_batch_matches_numpy(rng, lo, hi):
     a = rng.integers(lo, hi, 20000)
     b = rng.integers(lo, hi, 20000)
@@ -32,8 +32,10 @@ def test_mod_batch_matches_big_integers(rng, p, op):
 
 def test_gcd_generator_natural(rng):
     rows = _core.int_gcd_generate(20000, 7, 10**6, "uniform", "natural", 100, 2)
-    assert rows.shape == (20000, 3) and rows.dtype == np.int64
-    assert rows[:, :2].min() >= 1 and rows[:, :2].max() <= 10**6
+    assert rows.shape == (20000, 3)
+    assert rows.dtype == np.int64
+    assert rows[:, :2].min() >= 1
+    assert rows[:, :2].max() <= 10**6
     assert np.array_equal(rows[:, 2], np.gcd(rows[:, 0], rows[:, 1]))
     # natural outcomes: P(gcd = 1) = 6 / pi^2
     assert abs((rows[:, 2] == 1).mean() - 6 / math.pi**2) < 0.015
@@ -53,7 +55,8 @@ def test_gcd_generator_loguniform_operands():
     uni = _core.int_gcd_generate(20000, 1, 10**6, "uniform", "natural")
     log = _core.int_gcd_generate(20000, 1, 10**6, "loguniform", "natural")
     assert np.median(log[:, 0]) < 5000 < np.median(uni[:, 0])
-    assert log[:, :2].min() >= 1 and log[:, :2].max() <= 10**6
+    assert log[:, :2].min() >= 1
+    assert log[:, :2].max() <= 10**6
 
 
 def test_generators_are_deterministic_whatever_the_threads():
@@ -67,7 +70,8 @@ def test_generators_are_deterministic_whatever_the_threads():
 
 def test_mod_generator_and_verifiers():
     rows = _core.int_mod_generate(5000, 11, 10**6, 67, "mul")
-    assert rows[:, :2].min() >= 0 and rows[:, :2].max() <= 10**6
+    assert rows[:, :2].min() >= 0
+    assert rows[:, :2].max() <= 10**6
     assert np.array_equal(rows[:, 2], (rows[:, 0] * rows[:, 1]) % 67)
     assert _core.int_mod_verify(rows[:, :2], rows[:, 2], 67, "mul").all()
     wrong = rows[:, 2] + 1

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from loopengine.errors import ConfigError
-from loopengine.problems import make_problem
 from loopengine.pool import Pool
+from loopengine.problems import make_problem
 from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
 from loopengine.problems.integers.problem import base_ceiling, divisor_rule
 
@@ -26,7 +26,9 @@ def test_codec_round_trip_and_fixed_width():
     fixed = codec.encode_fixed(values, 5)
     assert fixed.shape == (7, 6)
     assert codec.decode_many(fixed.tolist()).tolist() == values.tolist()
-    assert digits_needed(10**6, 30) == 5 and digits_needed(0, 2) == 1 and digits_needed(8, 2) == 4
+    assert digits_needed(10**6, 30) == 5
+    assert digits_needed(0, 2) == 1
+    assert digits_needed(8, 2) == 4
 
 
 @pytest.mark.parametrize("bad", [[], [0], [5, 3], [0, 2, 0], [0] + [3] * 6, [0, 40], [0, 3, -7], [1, 1, 3]])
@@ -54,9 +56,11 @@ def test_gcd_pools_encode_verify_and_decode():
     p = make("gcd", max_operand=10**6, base=30)
     rng = np.random.default_rng(0)
     pool = p.initial_pool(rng, 500)
-    assert pool.objects.shape == (500, 1) and pool.prompts.shape == (500, 2)
+    assert pool.objects.shape == (500, 1)
+    assert pool.prompts.shape == (500, 2)
     p.evaluate(pool)
-    assert pool.valid.all() and (pool.score == 1).all()
+    assert pool.valid.all()
+    assert (pool.score == 1).all()
     prompts = p.encode_prompts(pool.prompts)
     assert {len(t) for t in prompts} == {p.max_prompt_tokens()}  # one prefix length per batch
     answers = p.encode(pool)
@@ -66,9 +70,11 @@ def test_gcd_pools_encode_verify_and_decode():
     # the model's answers come back through decode: right, wrong and malformed rows
     tokens = answers[:3] + [[0, 3], [7, 7, 7], []]
     decoded = p.decode(tokens, pool.prompts[:6])
-    assert decoded.objects[4, 0] == MALFORMED and decoded.objects[5, 0] == MALFORMED
+    assert decoded.objects[4, 0] == MALFORMED
+    assert decoded.objects[5, 0] == MALFORMED
     p.evaluate(decoded)
-    assert decoded.valid[:3].all() and not decoded.valid[4:].any()
+    assert decoded.valid[:3].all()
+    assert not decoded.valid[4:].any()
     assert decoded.valid[3] == (pool.objects[3, 0] == 1)
     assert p.human_columns(decoded)["answer"][4] == "malformed"
 
@@ -101,15 +107,17 @@ def test_gcd_model_metrics_recover_the_rule():
     assert m["ceiling"] == pytest.approx(0.9499, abs=1e-4)
     assert 0.8 < m["accuracy"] < 0.95
     assert m["invalid_answers"] == pytest.approx(0.01, abs=0.002)
-    assert m["correct_gcds"] == len(learned) and m["learned_gcds"] == learned
+    assert m["correct_gcds"] == len(learned)
+    assert m["learned_gcds"] == learned
     assert m["rule_divisors"] == learned
     assert m["rule_agreement"] > 0.98  # everything but the garbage rows
-    assert len(m["per_class_accuracy"]) == 30 and m["per_class_accuracy"][6] == 0.0  # gcd 7 never
+    assert len(m["per_class_accuracy"]) == 30
+    assert m["per_class_accuracy"][6] == 0.0
     table = p.finalize(Path("."), Pool(objects=np.zeros((0, 1), dtype=np.int64)))["table"]
     assert any("gcds <= 30" in row[0] and row[1] == str(len(learned)) for row in table["rows"])
 
 
-@pytest.mark.parametrize("name,op", [("modmul", np.multiply), ("modadd", np.add)])
+@pytest.mark.parametrize(("name", "op"), [("modmul", np.multiply), ("modadd", np.add)])
 def test_modular_problem(name, op):
     p = make(name, modulus=67, base=10, max_operand=10**4, test_size=2000)
     pool = p.initial_pool(np.random.default_rng(1), 300)
@@ -117,13 +125,16 @@ def test_modular_problem(name, op):
     assert p.max_answer_tokens() == 3  # sign + two digits for residues < 67
     perfect = lambda prompts: p.decode(p.codec.encode(op(prompts[:, 0], prompts[:, 1]) % 67), prompts)  # noqa: E731
     m = p.model_metrics(perfect, np.random.default_rng(0))
-    assert m["accuracy"] == 1.0 and m["classes_learned"] == 67 and m["chance"] == pytest.approx(1 / 67, abs=1e-4)
+    assert m["accuracy"] == 1.0
+    assert m["classes_learned"] == 67
+    assert m["chance"] == pytest.approx(1 / 67, abs=1e-4)
     zero = lambda prompts: p.decode([[0, 2]] * len(prompts), prompts)  # noqa: E731
     m = p.model_metrics(zero, np.random.default_rng(0))
-    assert m["accuracy"] < 0.05 and m["classes_learned"] == 1
+    assert m["accuracy"] < 0.05
+    assert m["classes_learned"] == 1
 
 
-@pytest.mark.parametrize("name,settings,key", [
+@pytest.mark.parametrize(("name", "settings", "key"), [
     ("gcd", {"base": 1}, "problem.base"),
     ("modmul", {"modulus": 1}, "problem.modulus"),
     ("modadd", {"modulus": 0}, "problem.modulus"),
@@ -145,7 +156,8 @@ def test_cli_bad_base_exits_2(tmp_path):
     out = subprocess.run([sys.executable, "-m", "loopengine.cli", "run", str(tmp_path / "bad.toml"), "--out",
                           str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stderr
-    assert "problem.base" in out.stderr and "greater than or equal to 2" in out.stderr
+    assert "problem.base" in out.stderr
+    assert "greater than or equal to 2" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -166,8 +178,11 @@ def test_tiny_run_end_to_end_writes_model_metrics(tmp_path):
     ], quiet=True)
     metrics = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
     model = metrics["model"]
-    assert 0 <= model["accuracy"] <= 1 and model["ceiling"] == pytest.approx(0.9499, abs=1e-4)
-    assert len(model["per_class_accuracy"]) == 10 and "rule_agreement" in model
-    assert metrics["samples"] == 100 and 0 <= metrics["sample_valid_fraction"] <= 1
+    assert 0 <= model["accuracy"] <= 1
+    assert model["ceiling"] == pytest.approx(0.9499, abs=1e-4)
+    assert len(model["per_class_accuracy"]) == 10
+    assert "rule_agreement" in model
+    assert metrics["samples"] == 100
+    assert 0 <= metrics["sample_valid_fraction"] <= 1
     assert summary["table"]["columns"] == ["metric", "value"]
     assert summary["metrics"]["accuracy"] == model["accuracy"]

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from loopengine.archive import complete_generations
 from loopengine.cli import app
 from loopengine.config import ExecutionSettings
 from loopengine.errors import KernelCrashed
-from loopengine.execution import LocalExecutor
-from loopengine.kernels import Kernel, resolve_kernel
+from loopengine.execution.local import LocalExecutor
+from loopengine.kernels.resolve import Kernel, resolve_kernel
+from loopengine.rundir.archive import complete_generations
 
 MISBEHAVE = Path(__file__).resolve().parent / "kernels" / "misbehave.cpp"
 runner = CliRunner()
@@ -47,8 +47,10 @@ def test_segfaulting_kernel_ends_with_one_line_and_keeps_finished_generations(ti
         result = run_tiny(tiny_task, tmp_path, "kernel.elite_params={ mode = 1 }", "execution.retries=1", generations=3)
     text = output(result)
     assert result.exit_code == 1, text
-    assert "kernel 'misbehave.cpp' crashed its worker (SIGSEGV)" in text and "2 times (execution.retries = 1)" in text
-    assert len(text.strip().splitlines()) == 1 and "Traceback" not in text
+    assert "kernel 'misbehave.cpp' crashed its worker (SIGSEGV)" in text
+    assert "2 times (execution.retries = 1)" in text
+    assert len(text.strip().splitlines()) == 1
+    assert "Traceback" not in text
     run_dir = tmp_path / "tiny-3"
     assert complete_generations(run_dir) == [0]
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")]  # no tmp dir, lock released

@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import loopengine
-from loopengine import kernel_build as kb
 from loopengine.cli import app
-from loopengine.errors import ConfigError
-from loopengine.kernels import Kernel
-from loopengine.errors import KernelError
+from loopengine.errors import ConfigError, KernelError
+from loopengine.kernels import build as kb
+from loopengine.kernels.resolve import Kernel
 
 runner = CliRunner()
 
@@ -82,14 +81,16 @@ def test_batch_contract(probe):
     prompts = np.arange(40, dtype=np.int64).reshape(40, 1) * 10
     before = objects.copy()
     out = probe(objects, prompts, 7, 2, {})
-    assert (out == before + prompts).all() and out.dtype == np.int32
+    assert (out == before + prompts).all()
+    assert out.dtype == np.int32
     assert (objects == before).all()  # the kernel worked on its own copy
     assert (probe(objects, None, 7, 1, {}) == before).all()
     # per-row seeding: the same numbers whatever the thread count
     _, s1 = probe.fn.search(objects, prompts, 7, 1)
     _, s2 = probe.fn.search(objects, prompts, 7, 2)
     _, s3 = probe.fn.search(objects, prompts, 8, 2)
-    assert np.array_equal(s1, s2) and not np.array_equal(s1, s3)
+    assert np.array_equal(s1, s2)
+    assert not np.array_equal(s1, s3)
     assert probe.fn.params == {"fail_row": -1.0}
 
 
@@ -116,7 +117,9 @@ def test_contract_violations_are_clear_errors(probe):
 def test_kernels_list_shows_the_build(probe_file, probe):
     result = runner.invoke(app, ["kernels", "list"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    assert "c4free" in result.output and str(probe_file) in result.output and "current" in result.output
+    assert "c4free" in result.output
+    assert str(probe_file) in result.output
+    assert "current" in result.output
 
 
 def test_key_covers_what_is_known_before_compiling(tmp_path, monkeypatch):

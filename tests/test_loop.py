@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import torch
 from typer.testing import CliRunner
 
-from loopengine.archive import complete_generations
 from loopengine.cli import app
 from loopengine.problems.c4free.problem import c4_free_mask
+from loopengine.rundir.archive import complete_generations
 
 runner = CliRunner()
 
@@ -28,7 +28,8 @@ def run(task: Path, out: Path, *extra) -> Path:
 
 def same_archive(a: Path, b: Path) -> None:
     gens = complete_generations(a)
-    assert gens == complete_generations(b) and gens
+    assert gens == complete_generations(b)
+    assert gens
     for g in gens:
         ta = pq.read_table(a / f"gen_{g:04d}" / "candidates.parquet")
         tb = pq.read_table(b / f"gen_{g:04d}" / "candidates.parquet")
@@ -53,10 +54,12 @@ def test_run_completes_and_archive_is_complete(tiny_task, tmp_path):
         assert (c4_free_mask(objects, 8) == table["valid"].to_numpy()).all()
         assert metrics["best_known"] == 11
     origins = set(pq.read_table(run_dir / "gen_0001" / "candidates.parquet")["origin"].to_pylist())
-    assert origins <= {"sample", "search", "elite"} and "elite" in origins
+    assert origins <= {"sample", "search", "elite"}
+    assert "elite" in origins
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_ever"] <= 11
-    assert (run_dir / "task.toml").is_file() and not list(run_dir.glob(".gen_*"))
+    assert (run_dir / "task.toml").is_file()
+    assert not list(run_dir.glob(".gen_*"))
 
 
 def test_learning_rate_decays_over_the_generations(tiny_task, tmp_path):
@@ -86,13 +89,15 @@ def test_resume_equals_uninterrupted(tiny_task, tmp_path):
 def test_existing_run_is_not_overwritten(tiny_task, tmp_path):
     run(tiny_task, tmp_path / "r", "--generations", "1")
     result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "r"), "--quiet"])
-    assert result.exit_code == 2 and "resume" in result.output
+    assert result.exit_code == 2
+    assert "resume" in result.output
 
 
 def test_sigkill_loses_no_complete_generation(tiny_task, tmp_path):
     slow = tmp_path / "slow.toml"
     # more training per generation so the kill lands mid-generation
-    slow.write_text(tiny_task.read_text().replace("steps = 4", "steps = 400").replace("generations = 3", "generations = 4"))
+    slow.write_text(tiny_task.read_text().replace("steps = 4", "steps = 400")
+                    .replace("generations = 3", "generations = 4"))
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "loopengine.cli", "run", str(slow), "--out", str(out), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,7 +111,8 @@ def test_sigkill_loses_no_complete_generation(tiny_task, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     done = complete_generations(run_dir)
-    assert 2 <= len(done) < 4 and done[: len(done_before_kill)] == done_before_kill
+    assert 2 <= len(done) < 4
+    assert done[: len(done_before_kill)] == done_before_kill
     for g in done:  # every complete generation is readable
         pq.read_table(run_dir / f"gen_{g:04d}" / "candidates.parquet")
         json.loads((run_dir / f"gen_{g:04d}" / "metrics.json").read_text())

@@ -1,6 +1,7 @@
 """Statuses say what is proven, for the system as typed; certificates re-check from data alone;
 systems built to tempt a false certificate never get one."""
 import json
+
 import pytest
 
 from loopengine.problems.lyapunov import check_lyapunov
@@ -23,7 +24,8 @@ def test_huge_integers_stay_exact():
     c = check_lyapunov([f"-x0 + {big}*x1", f"-{big}*x0 - x1"], "x0**2 + x1**2")
     assert c.status == GAS, c.reason
     data = c.to_json()
-    assert [[1, 0], "-1"] in data["f"][0] and [[0, 1], str(big)] in data["f"][0]
+    assert [[1, 0], "-1"] in data["f"][0]
+    assert [[0, 1], str(big)] in data["f"][0]
     assert recheck(json.loads(json.dumps(data))) == GAS
     # the skew terms only cancel when both coefficients are exactly equal
     c = check_lyapunov([f"{big}*x1", f"-{big - 1}*x0"], "x0**2 + x1**2")
@@ -32,7 +34,8 @@ def test_huge_integers_stay_exact():
 
 def test_center_is_stable_not_asymptotically_stable():
     c = check_lyapunov("x1; -x0", "x0**2 + x1**2")
-    assert c.status == STABLE and "not claimed" in c.reason
+    assert c.status == STABLE
+    assert "not claimed" in c.reason
     assert recheck(c.to_json()) == STABLE
 
 
@@ -55,7 +58,7 @@ def test_certificate_rechecks_from_data_and_tampering_is_caught():
         assert recheck(bad) == REJECTED
 
 
-@pytest.mark.parametrize("f,v,why", [
+@pytest.mark.parametrize(("f", "v", "why"), [
     (["x0 + x1", "-x1"], "x0**2 + x1**2", "unstable"),
     (["-x0 + 2*x0**2*x1", "-x1"], "x0**2 + x1**2", "locally stable only"),
     (["x1 + x0/1000000000000", "-x0"], "x0**2 + x1**2", "center pushed outwards by 1e-12"),
@@ -82,13 +85,19 @@ def test_cli_check_exit_codes(tmp_path):
 
     run = CliRunner().invoke
     ok = run(app, ["check", "--f", "-x0**3 + x1; -x0 - x1", "--v", "x0**2 + x1**2", "--json", str(tmp_path / "c.json")])
-    assert ok.exit_code == 0 and GAS in ok.output
+    assert ok.exit_code == 0
+    assert GAS in ok.output
     assert recheck(json.loads((tmp_path / "c.json").read_text())) == GAS
     center = run(app, ["check", "--f", "x1; -x0", "--v", "x0^2 + x1^2"])
-    assert center.exit_code == 0 and STABLE in center.output
+    assert center.exit_code == 0
+    assert STABLE in center.output
     bad = run(app, ["check", "--f", "x0/10000000000000 - x0**3; -x1", "--v", "2*x0**4 + x1**4"])
-    assert bad.exit_code == 1 and REJECTED in bad.output
+    assert bad.exit_code == 1
+    assert REJECTED in bad.output
     garbage = run(app, ["check", "--f", "x0 + 9**9**9; -x1", "--v", "x0**2"])
-    assert garbage.exit_code == 2 and "--f" in garbage.output and "Traceback" not in garbage.output
+    assert garbage.exit_code == 2
+    assert "--f" in garbage.output
+    assert "Traceback" not in garbage.output
     garbage = run(app, ["check", "--f", "-x0; -x1", "--v", "x0**2 + y"])
-    assert garbage.exit_code == 2 and "--v" in garbage.output
+    assert garbage.exit_code == 2
+    assert "--v" in garbage.output

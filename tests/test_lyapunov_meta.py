@@ -49,6 +49,7 @@ def test_every_benchmark_system_is_a_family_target(systems, tmp_path):
             p = make_problem("lyapunov", {"targets_file": str(path), "forward_targets": 0, "heldout": 0,
                                           "n_min": n, "n_max": n, "v_degree": 12,
                                           "f_degree": max(system_degree(f) for f in group)}, "task.toml", tmp_path)
-            assert p.skipped == [] and p.exact_systems == group
+            assert p.skipped == []
+            assert p.exact_systems == group
             loaded += len(p.targets)
     assert loaded == 800

@@ -27,7 +27,7 @@ def test_numbers_are_exact_as_typed():
     assert parse_polynomial("x0^2^3", 2) == {(8, 0): Fraction(1)}        # right-associative
 
 
-@pytest.mark.parametrize("text,words", [
+@pytest.mark.parametrize(("text", "words"), [
     ("-x0 + 9**9**9", "exponent 387420489 exceeds"),
     ("-x0*(x0+x1+1)**400", "exponent 400 exceeds"),
     ("(x0+x1+1)**30*(x0+x1+1)**30", "degree 60 exceeds"),
@@ -70,12 +70,16 @@ def test_text_round_trip_and_sympy_is_built_not_parsed():
 def test_task_file_errors_name_file_and_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         make_problem("lyapunov", {"mode": "one", "f": ["-x0 + 9**9**9", "-x1"]}, "task.toml")
-    assert err.value.file == "task.toml" and err.value.key == "problem.f" and "exceeds" in str(err.value)
+    assert err.value.file == "task.toml"
+    assert err.value.key == "problem.f"
+    assert "exceeds" in str(err.value)
     (tmp_path / "s.txt").write_text("ok: -x0; -x1\nbad: -x0*(x0+x1+1)**400; -x1\n")
     with pytest.raises(ConfigError) as err:
         make_problem("lyapunov", {"targets_file": "s.txt"}, tmp_path / "task.toml", tmp_path)
-    assert err.value.key == "problem.targets_file" and "task.toml" in str(err.value)
-    assert "s.txt line 2" in str(err.value) and "exponent 400" in str(err.value)
+    assert err.value.key == "problem.targets_file"
+    assert "task.toml" in str(err.value)
+    assert "s.txt line 2" in str(err.value)
+    assert "exponent 400" in str(err.value)
 
 
 def test_family_mode_skips_and_lists_targets_that_do_not_fit(tmp_path):
@@ -101,7 +105,9 @@ def test_tokens_write_exponents_above_nine():
 
 
 def test_benchmark_line_format():
-    line = "1|INT+ 2 <SPECIAL_3> + * INT- 1 0 ^ x0 INT+ 11 * INT+ 3 x1 <SPECIAL_3> * INT- 2 x1\t+ ^ x0 INT+ 2 ^ x1 INT+ 2"
+    line = ("1|INT+ 2 <SPECIAL_3> + * INT- 1 0 ^ x0 INT+ 11 * INT+ 3 x1 <SPECIAL_3> * INT- 2 x1"
+            "\t+ ^ x0 INT+ 2 ^ x1 INT+ 2")
     n, f, v = read_line(line)
-    assert n == 2 and f == [{(11, 0): Fraction(-1000), (0, 1): Fraction(3)}, {(0, 1): Fraction(-2)}]
+    assert n == 2
+    assert f == [{(11, 0): Fraction(-1000), (0, 1): Fraction(3)}, {(0, 1): Fraction(-2)}]
     assert v == {(2, 0): Fraction(1), (0, 2): Fraction(1)}

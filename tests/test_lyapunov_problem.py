@@ -1,6 +1,5 @@
 """Lyapunov problem: task-file validation (clear errors, exit 2), both modes, finalize table."""
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from loopengine.problems.lyapunov.certificate import PROVEN
 ONE = {"mode": "one", "f": ["-x0**3 + x1", "-x0 - x1"]}
 
 
-@pytest.mark.parametrize("settings,key,words", [
+@pytest.mark.parametrize(("settings", "key", "words"), [
     ({**ONE, "f": ["-x0**3 + x1", "-x0 - "]}, "problem.f", "cannot parse"),
     ({**ONE, "f": ["sin(x0)", "-x1"]}, "problem.f", "not a variable"),
     ({**ONE, "f": ["x0/x1", "-x1"]}, "problem.f", "not a polynomial"),
@@ -27,14 +26,16 @@ ONE = {"mode": "one", "f": ["-x0**3 + x1", "-x0 - x1"]}
 def test_bad_settings_name_the_key(settings, key, words):
     with pytest.raises(ConfigError) as err:
         make_problem("lyapunov", settings, "task.toml")
-    assert err.value.key == key and words in str(err.value)
+    assert err.value.key == key
+    assert words in str(err.value)
 
 
 def test_bad_targets_file(tmp_path):
     (tmp_path / "s.txt").write_text("ok: -x0; -x1\nbad: -x0 + 1; -x1\n")
     with pytest.raises(ConfigError) as err:
         make_problem("lyapunov", {"targets_file": "s.txt"}, "task.toml", tmp_path)
-    assert err.value.key == "problem.targets_file" and "line 2" in str(err.value)
+    assert err.value.key == "problem.targets_file"
+    assert "line 2" in str(err.value)
     assert "task.toml" in str(err.value)
     (tmp_path / "s.txt").write_text("big: -x0**5; -x1\n")  # skipped (and listed), not refused
     p = make_problem("lyapunov", {"targets_file": "s.txt", "forward_targets": 1}, "task.toml", tmp_path)
@@ -58,12 +59,15 @@ def test_cli_exit_2_one_message(tmp_path):
     result = CliRunner().invoke(app, ["run", str(task), "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2, result.output
     message = result.output.replace("\n", "")
-    assert "problem.f" in message and "not a polynomial" in message and "Traceback" not in message
+    assert "problem.f" in message
+    assert "not a polynomial" in message
+    assert "Traceback" not in message
 
 
 def test_family_mode_pieces(tmp_path):
     p = make_problem("lyapunov", {"forward_targets": 3, "heldout": 4, "certify_seconds": 30}, "t", tmp_path)
-    assert p.conditional and len(p.targets) == 3
+    assert p.conditional
+    assert len(p.targets) == 3
     rng = np.random.default_rng(0)
     seeds = p.initial_pool(rng, 40)
     p.evaluate(seeds)
@@ -218,7 +222,8 @@ def test_resume_gives_the_same_table_and_certificates(tmp_path):
     runner = CliRunner()
     dirs = {}
     for label, gens in (("full", "3"), ("part", "2")):
-        result = runner.invoke(app, ["run", str(task), "--out", str(tmp_path / label), "--quiet", "--generations", gens])
+        result = runner.invoke(app, ["run", str(task), "--out", str(tmp_path / label), "--quiet",
+                                     "--generations", gens])
         assert result.exit_code == 0, result.output
         dirs[label] = tmp_path / label / "lyfam-5"
     result = runner.invoke(app, ["resume", str(dirs["part"]), "--generations", "3", "--quiet"])
@@ -229,10 +234,12 @@ def test_resume_gives_the_same_table_and_certificates(tmp_path):
         return [row[:-1] for row in rows]  # the last column is the SOS solve time
 
     def certificates(run_dir):
-        return {p.name: _without_timings(json.loads(p.read_text())) for p in sorted((run_dir / "certificates").glob("*.json"))}
+        return {p.name: _without_timings(json.loads(p.read_text()))
+                for p in sorted((run_dir / "certificates").glob("*.json"))}
 
     full, part = table(dirs["full"]), table(dirs["part"])
-    assert len(full) == 3 and full == part
+    assert len(full) == 3
+    assert full == part
     assert any(row[3] != "none found" for row in full)  # something was found, so the comparison has teeth
     assert certificates(dirs["full"]) == certificates(dirs["part"])
     tried = sum(len(c["tried"]) for c in certificates(dirs["full"]).values())

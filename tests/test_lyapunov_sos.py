@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from loopengine.problems.lyapunov.baseline import find_lyapunov
-from loopengine.problems.lyapunov.falsify import check, local_search, sample_points
 from loopengine.problems.lyapunov.certificate import PROVEN, certify, recheck
+from loopengine.problems.lyapunov.falsify import check, local_search, sample_points
 from loopengine.problems.lyapunov.polynomials import Layout, add, dict_to_vector, vector_to_dict
 from loopengine.problems.lyapunov.sos import prove_nonnegative, psd_exact
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
@@ -29,7 +29,7 @@ def cert(f, v):
     return certify(parse_equation(v, len(f), "V"), system, len(f))
 
 
-@pytest.mark.parametrize("f,v", TEXTBOOK)
+@pytest.mark.parametrize(("f", "v"), TEXTBOOK)
 def test_textbook_systems_are_certified(f, v):
     c = cert(f, v)
     assert c.status in PROVEN, c.reason
@@ -37,7 +37,7 @@ def test_textbook_systems_are_certified(f, v):
     assert recheck(json.loads(json.dumps(c.to_json()))) == c.status
 
 
-@pytest.mark.parametrize("f,v", [
+@pytest.mark.parametrize(("f", "v"), [
     (["-x0 + x1**2", "-x1"], "x0**2 + x1**2"),   # V' has an indefinite x0*x1^2 term
     (["-x0 - x1", "x0 - x1"], "x0**2"),          # not positive definite
     (["-x0 - x1", "x0 - x1"], "x0**2 - x1**2"),  # indefinite
@@ -94,7 +94,8 @@ def test_baseline_finds_textbook_v():
     system = parse_system(["-x0 + 4*x1", "-x0 - x1**3"])
     res = find_lyapunov(system, 2, max_degree=4, time_limit=30)
     assert res.status in PROVEN
-    assert res.v and all(sum(m) >= 2 for m in res.v)
+    assert res.v
+    assert all(sum(m) >= 2 for m in res.v)
 
 
 def test_certified_implies_sampler_clean():

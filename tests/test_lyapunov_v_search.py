@@ -12,7 +12,14 @@ from loopengine.problems.lyapunov.exact_linear import null_space
 from loopengine.problems.lyapunov.polynomials import add, derivative
 from loopengine.problems.lyapunov.systems import parse_equation, parse_system
 from loopengine.problems.lyapunov.v_search import (
-    _LieMap, _share_time, candidates, families, mixed_squares, pure_powers, sparse_vdots)
+    _LieMap,
+    _share_time,
+    candidates,
+    families,
+    mixed_squares,
+    pure_powers,
+    sparse_vdots,
+)
 
 
 def test_null_space_is_exact_and_complete():
@@ -43,7 +50,8 @@ def test_finds_v_for_a_backward_built_system_of_degree_nine():
     d0, d1 = derivative(v, 0), derivative(v, 1)
     f = [add({m: -c for m, c in d0.items()}, d1), add({m: -c for m, c in d0.items()}, {m: -c for m, c in d1.items()})]
     found, cert = first_proof(f, 2)
-    assert found is not None and cert.status in PROVEN
+    assert found is not None
+    assert cert.status in PROVEN
 
 
 @pytest.mark.parametrize("f", [
@@ -61,7 +69,9 @@ def test_no_proof_for_a_system_that_is_not_stable(f):
 def test_center_is_only_stable():
     system = parse_system(["x1", "-x0"])
     v, cert = first_proof(system, 2, 5.0)
-    assert cert is not None and cert.status == STABLE and cert.status != GAS
+    assert cert is not None
+    assert cert.status == STABLE
+    assert cert.status != GAS
 
 
 # BPoly line 15 of the public benchmark (reference V = 4x0^2 - 4x0x1 + 5x1^2 + 3x1^8 + x0^12)
@@ -75,7 +85,8 @@ def test_a_wrong_signed_square_in_the_sparse_vdot_does_not_block_the_proof():
     it (before 2026-12-02 it found no candidate at all)."""
     system = parse_system(BPOLY_15)
     v, cert = first_proof(system, 2, 20.0)
-    assert cert is not None and cert.status in PROVEN
+    assert cert is not None
+    assert cert.status in PROVEN
 
 
 def test_restarts_are_seeded_and_start_elsewhere():
@@ -111,7 +122,8 @@ def test_mixed_squares_come_from_f():
 def test_systems_whose_v_needs_a_mixed_square_are_proven(f):
     system = parse_system(f)
     v, cert = first_proof(system, len(f), 15.0)
-    assert cert is not None and cert.status in PROVEN
+    assert cert is not None
+    assert cert.status in PROVEN
     assert any(sum(1 for e in m if e) > 1 and all(e % 2 == 0 for e in m) for m in v)
 
 

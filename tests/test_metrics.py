@@ -8,8 +8,15 @@ from typer.testing import CliRunner
 
 from loopengine.cli import app
 from loopengine.config import SamplingSettings
-from loopengine.metrics import (class_coverage, collapse_metrics, fingerprint, novelty, score_summary,
-                                token_entropy, unique_fraction)
+from loopengine.metrics import (
+    class_coverage,
+    collapse_metrics,
+    fingerprint,
+    novelty,
+    score_summary,
+    token_entropy,
+    unique_fraction,
+)
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem
 from loopengine.selection import next_temperature
@@ -50,18 +57,21 @@ def test_score_summary_uses_verified_rows_only():
     s = score_summary(np.array([100.0, 1, 2, 3, 4, 5]), np.array([False, True, True, True, True, True]))
     assert s == {"best": 5.0, "q10": pytest.approx(1.4), "median": 3.0, "q90": pytest.approx(4.6)}
     assert score_summary(np.array([1.0]), np.array([False]))["best"] is None
-    assert set(score_summary(None, None, prefix="sample_")) == {"sample_best", "sample_q10", "sample_median", "sample_q90"}
+    expected = {"sample_best", "sample_q10", "sample_median", "sample_q90"}
+    assert set(score_summary(None, None, prefix="sample_")) == expected
 
 
 def test_class_coverage_against_truth():
     out = class_coverage([1, 1, 1, None, 2], [1, 2, 3, 1, 4])
-    assert out["classes_produced"] == 2 and out["classes_true"] == 4
+    assert out["classes_produced"] == 2
+    assert out["classes_true"] == 4
     assert out["class_coverage"] == 0.5
     assert out["top_class_share"] == 0.75
     # produced 1: 3/4, 2: 1/4; true 1: 2/5, 2, 3, 4: 1/5 each
     assert out["class_tv"] == pytest.approx(0.5 * (abs(0.75 - 0.4) + abs(0.25 - 0.2) + 0.2 + 0.2))
     same = class_coverage([1, 2, 2], [2, 1, 2])
-    assert same["class_coverage"] == 1.0 and same["class_tv"] == 0.0
+    assert same["class_coverage"] == 1.0
+    assert same["class_tv"] == 0.0
     assert "classes_true" not in class_coverage([1], None)
 
 
@@ -79,7 +89,9 @@ def test_collapse_metrics_on_a_hand_made_pool():
     assert out["token_entropy"] == pytest.approx(-(3 * 0.25 * math.log2(0.25) + 2 * 0.125 * math.log2(0.125)))
     assert out["sample_valid_fraction"] == 0.75
     assert out["sample_best"] == 7.0
-    assert out["classes_produced"] == 3 and out["classes_true"] == 3 and out["class_coverage"] == pytest.approx(2 / 3)
+    assert out["classes_produced"] == 3
+    assert out["classes_true"] == 3
+    assert out["class_coverage"] == pytest.approx(2 / 3)
     assert new == {fingerprint(k) for k in keys}
 
 

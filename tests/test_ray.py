@@ -14,19 +14,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from loopengine.archive import complete_generations
 from loopengine.cli import app
 from loopengine.config import ExecutionSettings
-from loopengine.errors import ConfigError
-from loopengine.execution import LocalExecutor
-from loopengine.kernels import Kernel
-from loopengine.errors import KernelError
+from loopengine.errors import ConfigError, KernelError
+from loopengine.execution.local import LocalExecutor
+from loopengine.kernels.resolve import Kernel
+from loopengine.rundir.archive import complete_generations
 
 if os.environ.get("CI"):
     import ray  # CI installs the test extra, Ray included: a failed import there is a failure, not a skip
 else:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' brings it)")
-from loopengine.ray_backend import RayExecutor  # noqa: E402
+from loopengine.execution.ray import RayExecutor  # noqa: E402
 
 runner = CliRunner()
 
@@ -107,12 +106,14 @@ def test_killed_worker_is_retried_without_loss_or_duplicates(cluster, tmp_path):
             out = ex.run(kernel, objects, None, 11, {"marker": str(marker)})
         events = ex.take_events()
         assert not marker.exists()
-        assert [e["event"] for e in events] == ["retry"] and events[0]["attempt"] == 1
+        assert [e["event"] for e in events] == ["retry"]
+        assert events[0]["attempt"] == 1
         # exactly the rows the in-process backend computes, each once, in place
         expected = LocalExecutor(settings(backend="local")).run(kernel, objects, None, 11, {})
         assert np.array_equal(out, expected)
         # the replacement worker carries on
-        assert np.array_equal(ex.run(kernel, objects, None, 11, {}), expected) and ex.take_events() == []
+        assert np.array_equal(ex.run(kernel, objects, None, 11, {}), expected)
+        assert ex.take_events() == []
     finally:
         ex.close()
 
@@ -141,7 +142,9 @@ def test_timeout_is_cut_off_and_recorded(cluster):
         rest = np.r_[0:20, 30:40]
         assert np.array_equal(out[rest], objects[rest] + 1)
         events = ex.take_events()
-        assert len(events) == 1 and events[0]["event"] == "timeout" and events[0]["rows"] == [20, 30]
+        assert len(events) == 1
+        assert events[0]["event"] == "timeout"
+        assert events[0]["rows"] == [20, 30]
     finally:
         ex.close()
 
@@ -177,4 +180,5 @@ def test_missing_ray_is_a_config_error(monkeypatch):
 
     with pytest.raises(ConfigError) as err:
         make_executor(settings())
-    assert err.value.key == "execution.backend" and "pip install 'loopengine[ray]'" in str(err.value)
+    assert err.value.key == "execution.backend"
+    assert "pip install 'loopengine[ray]'" in str(err.value)

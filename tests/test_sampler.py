@@ -1,9 +1,9 @@
 """Two-set training (Charton & Kempe): the repeated-example sampler."""
 import numpy as np
-import torch
 import pytest
+import torch
 
-from loopengine.train import TwoSetSampler, from_pool
+from loopengine.learn.train import TwoSetSampler, from_pool
 
 
 def counter_source():
@@ -59,7 +59,8 @@ def test_both_sets_are_mixed_inside_each_batch():
         flags = [is_repeated(e) for e in batch]
         assert 0 < sum(flags) < 64
         # shuffled: the repeated examples are not all at the front or all at the back
-        assert flags != sorted(flags) and flags != sorted(flags, reverse=True)
+        assert flags != sorted(flags)
+        assert flags != sorted(flags, reverse=True)
 
 
 def test_degenerate_settings():
@@ -85,7 +86,8 @@ def test_from_pool_draws_only_from_its_list():
     examples = [([i], [i]) for i in range(5)]
     draw = from_pool(examples)
     got = draw(np.random.default_rng(0), 200)
-    assert len(got) == 200 and set(e[0][0] for e in got) == set(range(5))
+    assert len(got) == 200
+    assert set(e[0][0] for e in got) == set(range(5))
     assert from_pool([])(np.random.default_rng(0), 10) == []
 
 
@@ -93,8 +95,8 @@ def test_loop_keeps_one_repeated_set_for_the_whole_run(tmp_path):
     """Through the loop: the repeated set is drawn once (generation 0) from the problem's
     generator and reused unchanged by later generations."""
     from loopengine.config import validate_task
-    from loopengine.session import build_loop
     from loopengine.progress import RunProgress
+    from loopengine.session import build_loop
 
     task = validate_task({
         "task": {"name": "t", "problem": "gcd", "generations": 2},
@@ -118,9 +120,9 @@ def test_two_set_training_still_replays_elites(tiny_task):
     """With two-set training on, the repeated set takes repeat_prob of each batch and the
     elites are blended into the rest: neither source is dropped."""
     from loopengine.config import load_task
+    from loopengine.learn.train import token_set, training_sampler
     from loopengine.pool import Pool
     from loopengine.problems import make_problem
-    from loopengine.train import token_set, training_sampler
 
     task, _ = load_task(tiny_task, ["train.repeat_set_size=4", "train.repeat_prob=0.3",
                                     "selection.elite_fraction=0.5"])
@@ -139,4 +141,5 @@ def test_two_set_training_still_replays_elites(tiny_task):
     n_repeated = sum(r in repeated_rows for r in drawn_rows)
     # expected shares (binomial, 400 draws): elites 0.7 * 0.5 = 0.35; the repeated rows 0.3, plus
     # their share of the once-seen rows (they are 4 of the 10 selected ones): 0.35 * 0.4 = 0.14
-    assert 0.34 < n_repeated / 400 < 0.54 and 0.25 < n_elite / 400 < 0.45
+    assert 0.34 < n_repeated / 400 < 0.54
+    assert 0.25 < n_elite / 400 < 0.45

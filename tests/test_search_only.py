@@ -5,9 +5,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from loopengine.archive import complete_generations
 from loopengine.cli import app
 from loopengine.problems.c4free.problem import c4_free_mask
+from loopengine.rundir.archive import complete_generations
 
 runner = CliRunner()
 
@@ -23,21 +23,27 @@ def test_search_only_runs_without_a_model(tiny_task, tmp_path):
     assert complete_generations(run_dir) == [0, 1]
     metrics = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
     # no model: nothing sampled, nothing trained, and later generations restart from random starts
-    assert metrics["samples"] == 0 and metrics["train_loss"] is None and metrics["model"] == {}
+    assert metrics["samples"] == 0
+    assert metrics["train_loss"] is None
+    assert metrics["model"] == {}
     table = pq.read_table(run_dir / "gen_0001" / "candidates.parquet").to_pandas()
-    assert "sample" not in set(table["origin"]) and len(table) == 24 + 4  # starts + re-searched elites
+    assert "sample" not in set(table["origin"])
+    assert len(table) == 24 + 4
     objects = np.stack(table["object"].to_numpy())
-    assert (c4_free_mask(objects, 8) == table["valid"].to_numpy()).all() and table["valid"].all()
+    assert (c4_free_mask(objects, 8) == table["valid"].to_numpy()).all()
+    assert table["valid"].all()
     # and sampling such a run says there is no model
     result = invoke("sample", run_dir)
-    assert result.exit_code == 2 and "search only" in result.output
+    assert result.exit_code == 2
+    assert "search only" in result.output
 
 
 def test_search_only_is_refused_for_a_conditional_problem_without_starts(tmp_path):
     task = tmp_path / "gcd.toml"
     task.write_text('[task]\nname = "g"\nproblem = "gcd"\n[model]\nenabled = false\n')
     result = invoke("run", task, "--out", tmp_path / "runs", "--quiet")
-    assert result.exit_code == 2 and "model.enabled" in result.output
+    assert result.exit_code == 2
+    assert "model.enabled" in result.output
     assert not (tmp_path / "runs").exists()
 
 
@@ -49,7 +55,8 @@ def test_sample_draws_judged_objects_from_the_trained_model(tiny_task, tmp_path)
     result = invoke("sample", run_dir, "--count", 12, "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert len(rows) == 12 and all({"score", "valid", "graph6"} <= set(r) for r in rows)
+    assert len(rows) == 12
+    assert all({"score", "valid", "graph6"} <= set(r) for r in rows)
     # the verdicts are the problem's verifier's: recheck them from the graph6 text
     import networkx as nx
 

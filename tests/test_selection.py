@@ -59,13 +59,16 @@ def test_rank_is_best_first_and_stable():
 def test_guard_off_is_raw():
     p = pool([3, 3, 1, 8, 2], [False, True, True, False, True])
     settings = SelectionSettings(guard=False)
-    assert (settings.verified_only, settings.dedup, settings.rank, settings.elite_fraction) == (False, False, False, 0.0)
+    got = (settings.verified_only, settings.dedup, settings.rank, settings.elite_fraction)
+    assert got == (False, False, False, 0.0)
     kept = admissible(p, Toy(None), settings)
-    assert values(kept) == [3, 3, 1, 8, 2] and kept.valid.tolist() == p.valid.tolist()
+    assert values(kept) == [3, 3, 1, 8, 2]
+    assert kept.valid.tolist() == p.valid.tolist()
     elites = EliteArchive(4)
     elites.update(p, Toy(None))
     fresh, replay = training_set(kept, elites, 3, settings, Toy(None))
-    assert values(fresh) == [3, 3, 1] and replay is None
+    assert values(fresh) == [3, 3, 1]
+    assert replay is None
 
 
 def test_guard_off_conflicts_with_explicit_steps():
@@ -86,7 +89,8 @@ def test_elite_archive_only_verified_and_monotone():
             continue
         assert archive.best_score() >= best
         best = archive.best_score()
-        assert len(archive) <= 5 and archive.pool.valid.all()
+        assert len(archive) <= 5
+        assert archive.pool.valid.all()
         assert set(values(archive.pool)) <= all_valid
         assert len(set(values(archive.pool))) == len(archive)  # distinct
         assert (np.diff(archive.pool.score) <= 0).all()  # best first
@@ -102,7 +106,8 @@ def test_training_set_mixes_generation_and_elites_without_repeats():
     assert values(fresh) == [6, 5, 4]  # the generation's best not already replayed
     # fewer elites than the share asks for: the generation fills the rest
     fresh, replay = training_set(gen, elites, 8, SelectionSettings(elite_fraction=1.0), toy)
-    assert len(values(replay)) == 3 and values(fresh) == [6, 5, 4, 3]
+    assert len(values(replay)) == 3
+    assert values(fresh) == [6, 5, 4, 3]
 
 
 def test_temperature_rises_below_threshold_and_is_capped():

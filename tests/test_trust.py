@@ -17,15 +17,15 @@ import tomli_w
 import torch
 from typer.testing import CliRunner
 
-from loopengine import checkpoint as ck
-from loopengine.archive import complete_generations
 from loopengine.cli import app
 from loopengine.config import load_task
 from loopengine.errors import ConfigError
-from loopengine.kernel_params import check_kernel_params
-from loopengine.kernels import resolve_kernel
+from loopengine.kernels.params import check_kernel_params
+from loopengine.kernels.resolve import resolve_kernel
 from loopengine.loop import LoopState
 from loopengine.pool import Pool
+from loopengine.rundir import checkpoint as ck
+from loopengine.rundir.archive import complete_generations
 from loopengine.selection import EliteArchive
 
 runner = CliRunner()
@@ -79,15 +79,28 @@ def test_codec_round_trip_is_exact_and_weights_only(tmp_path):
     torch.save(ck.encode(value), path)
     back = ck.decode(torch.load(path, weights_only=True))
     s = back["loop_state"]
-    assert isinstance(s, LoopState) and isinstance(s.elites, EliteArchive) and isinstance(s.elites.pool, Pool)
-    assert s.seen == state.seen and s.repeated == state.repeated and s.elapsed == 3.25 and s.next_generation == 2
+    assert isinstance(s, LoopState)
+    assert isinstance(s.elites, EliteArchive)
+    assert isinstance(s.elites.pool, Pool)
+    assert s.seen == state.seen
+    assert s.repeated == state.repeated
+    assert s.elapsed == 3.25
+    assert s.next_generation == 2
     p = s.elites.pool
-    assert p.objects.dtype == np.uint8 and np.array_equal(p.objects, pool.objects)
-    assert np.array_equal(p.score, pool.score, equal_nan=True) and p.valid.tolist() == pool.valid.tolist()
-    assert p.origin.dtype == object and p.origin.tolist() == pool.origin.tolist() and p.extra == pool.extra
-    assert back["rng"] == value["rng"] and back["raw"] == b"\x00\xff" and back["tagged"] == {ck.TAG: "not a tag"}
-    assert back["scalar"] == np.float64(0.1) and type(back["scalar"]) is np.float64
-    assert np.array_equal(back["problem"][7][0][1], np.ones(3)) and torch.equal(back["tensor"], torch.arange(3))
+    assert p.objects.dtype == np.uint8
+    assert np.array_equal(p.objects, pool.objects)
+    assert np.array_equal(p.score, pool.score, equal_nan=True)
+    assert p.valid.tolist() == pool.valid.tolist()
+    assert p.origin.dtype == object
+    assert p.origin.tolist() == pool.origin.tolist()
+    assert p.extra == pool.extra
+    assert back["rng"] == value["rng"]
+    assert back["raw"] == b"\x00\xff"
+    assert back["tagged"] == {ck.TAG: "not a tag"}
+    assert back["scalar"] == np.float64(0.1)
+    assert type(back["scalar"]) is np.float64
+    assert np.array_equal(back["problem"][7][0][1], np.ones(3))
+    assert torch.equal(back["tensor"], torch.arange(3))
     with pytest.raises(TypeError, match="checkpoint cannot hold"):
         ck.encode({"x": object()})
     with pytest.raises(ck.CheckpointFormatError, match="unknown type"):
@@ -106,7 +119,9 @@ def test_pickle_payload_in_model_pt_never_runs(run_copy, tmp_path):
     result = runner.invoke(app, ["resume", str(run_copy), "--generations", "2", "--quiet"])
     text = output(result)
     assert result.exit_code == 2, text
-    assert "refusing to load" in text and "model.pt" in text and "Traceback" not in text
+    assert "refusing to load" in text
+    assert "model.pt" in text
+    assert "Traceback" not in text
     assert not marker.exists()
     assert complete_generations(run_copy) == [0]  # nothing was written
     result = runner.invoke(app, ["show", str(run_copy)])
@@ -118,7 +133,9 @@ def test_old_format_run_shows_but_does_not_resume(run_copy):
     fmt = run_copy / "format.json"
     fmt.write_text(json.dumps({**json.loads(fmt.read_text()), "archive_format": 1}))
     result = runner.invoke(app, ["resume", str(run_copy), "--quiet"])
-    assert result.exit_code == 2 and "archive format 1" in output(result) and "not resumed" in output(result)
+    assert result.exit_code == 2
+    assert "archive format 1" in output(result)
+    assert "not resumed" in output(result)
     assert runner.invoke(app, ["show", str(run_copy)]).exit_code == 0
 
 
@@ -139,19 +156,23 @@ def test_resume_lists_named_code_and_needs_trust(run_copy, tmp_path):
     text = output(result)
     assert result.exit_code == 2, text
     assert f"problem file {sender / 'evil.py'} (Python, imported)" in text
-    assert f"kernel {sender / 'evil.cpp'} (C++, compiled and loaded)" in text and "--trust" in text
+    assert f"kernel {sender / 'evil.cpp'} (C++, compiled and loaded)" in text
+    assert "--trust" in text
     assert not marker.exists()
 
     result = runner.invoke(app, ["show", str(run_copy)], env={"COLUMNS": "400"})
     assert result.exit_code == 0, output(result)
-    assert str(sender / "evil.py") in result.output and str(sender / "evil.cpp") in result.output
+    assert str(sender / "evil.py") in result.output
+    assert str(sender / "evil.cpp") in result.output
     assert not marker.exists()
     shown = json.loads(runner.invoke(app, ["show", str(run_copy), "--json"]).output)
-    assert len(shown["code"]) == 2 and not marker.exists()
+    assert len(shown["code"]) == 2
+    assert not marker.exists()
 
     result = runner.invoke(app, ["resume", str(run_copy), "--quiet", "--trust"])
     assert marker.exists()  # with --trust the named code is imported (it defines no Evil: exit 2)
-    assert result.exit_code == 2 and "defines no 'Evil'" in output(result)
+    assert result.exit_code == 2
+    assert "defines no 'Evil'" in output(result)
 
 
 # ---- one writer per run directory ------------------------------------------------------------
@@ -176,12 +197,15 @@ def test_second_run_and_resume_on_a_live_run_are_refused(tiny_task, tmp_path):
 
         second = runner.invoke(app, ["run", str(slow), "--out", str(out), "--quiet"])
         assert second.exit_code == 2
-        assert f"in use by process {proc.pid}" in output(second) and "run refused" in output(second)
+        assert f"in use by process {proc.pid}" in output(second)
+        assert "run refused" in output(second)
         resumed = runner.invoke(app, ["resume", str(run_dir), "--quiet"])
         assert resumed.exit_code == 2
-        assert f"in use by process {proc.pid}" in output(resumed) and "resume refused" in output(resumed)
+        assert f"in use by process {proc.pid}" in output(resumed)
+        assert "resume refused" in output(resumed)
         assert "Traceback" not in output(second) + output(resumed)
-        assert sorted(p.name for p in run_dir.iterdir()) == before and live_tmp.is_dir()
+        assert sorted(p.name for p in run_dir.iterdir()) == before
+        assert live_tmp.is_dir()
         assert proc.poll() is None  # the live run carries on
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -196,10 +220,10 @@ def run_with(tiny_task, out, *sets):
     return runner.invoke(app, args)
 
 
-@pytest.mark.parametrize("setting, key, expected", [
+@pytest.mark.parametrize(("setting", "key", "expected"), [
     ("kernel.params.kick=-1", "kernel.params.kick", "must be >= 0"),
-    ("kernel.elite_params.kik=1", "kernel.elite_params.kik", "unknown parameter of kernel 'c4free' "
-                                                            "(it accepts: kick, rounds, round_kick, tabu, accept_worse)"),
+    ("kernel.elite_params.kik=1", "kernel.elite_params.kik",
+     "unknown parameter of kernel 'c4free' (it accepts: kick, rounds, round_kick, tabu, accept_worse)"),
     ("kernel.params.rounds='three'", "kernel.params.rounds", "expected a number"),
     ("loop.initial_pool=1e12", "loop.initial_pool", "less than or equal to 10000000"),
     ("loop.keep=100000000", "loop.keep", "less than or equal to 10000000"),
@@ -210,7 +234,9 @@ def test_bad_settings_are_one_line_before_anything_is_written(tiny_task, tmp_pat
     text = output(result)
     assert result.exit_code == 2, text
     assert f"{tiny_task}: {key}: " in text and expected in text, text
-    assert len(text.strip().splitlines()) == 1 and len(text) < 400 and "Traceback" not in text
+    assert len(text.strip().splitlines()) == 1
+    assert len(text) < 400
+    assert "Traceback" not in text
     assert not (tmp_path / "out").exists()
 
 
@@ -235,7 +261,7 @@ def test_python_kernel_params_follow_its_signature(tmp_path):
                         {"params": {"anything": "goes"}}, "t.toml")
 
 
-@pytest.mark.parametrize("params, key, expected", [
+@pytest.mark.parametrize(("params", "key", "expected"), [
     ({"steps": -5}, "kernel.params.steps", "greater than or equal to 0"),
     ({"per_scale": 0}, "kernel.params.per_scale", "greater than or equal to 1"),
     ({"coef_bound": -1.0}, "kernel.params.coef_bound", "greater than or equal to 0"),
@@ -252,4 +278,5 @@ def test_builtin_lyapunov_kernel_params_are_range_checked(params, key, expected)
 def test_limits_in_the_task_file_name_the_file(tiny_task):
     with pytest.raises(ConfigError) as err:
         load_task(tiny_task, ["loop.samples_per_generation=1e12"])
-    assert err.value.file == tiny_task and err.value.key == "loop.samples_per_generation"
+    assert err.value.file == tiny_task
+    assert err.value.key == "loop.samples_per_generation"

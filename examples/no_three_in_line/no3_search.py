@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from loopengine.kernel_rng import KernelRng
+from loopengine.kernels.rng import KernelRng
 
 
 def collinear(a, b, c) -> bool:

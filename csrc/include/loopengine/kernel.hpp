@@ -287,7 +287,7 @@ void define(py::module_ &, const char *, F, std::vector<Param>) {
 }  // namespace loopengine
 
 #if defined(LOOPENGINE_USER_MODULE)
-// Compiled by loopengine.kernel_build: the file becomes its own Python module.
+// Compiled by loopengine.kernels.build: the file becomes its own Python module.
 #define LOOPENGINE_KERNEL(fn, ...)                                                        \
   PYBIND11_MODULE(LOOPENGINE_USER_MODULE, loopengine_module_) {                           \
     loopengine::detail::define(loopengine_module_, #fn, fn,                               \

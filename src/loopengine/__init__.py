@@ -1,0 +1,30 @@
+"""loopengine: find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("loopengine")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+
+def include_dir():
+    """Directory holding loopengine/kernel.hpp, for compiling kernels (-I this).
+
+    A source checkout's csrc/include comes first (it is what the developer edits), then the
+    copy installed inside the package, then the one installed next to the compiled core
+    (editable installs put it there)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    candidates = [here.parents[1] / "csrc" / "include", here / "include"]  # src/loopengine -> repo root
+    try:
+        from loopengine import _core
+
+        candidates.append(Path(_core.__file__).resolve().parent / "include")
+    except ImportError:
+        pass
+    for path in candidates:
+        if (path / "loopengine" / "kernel.hpp").is_file():
+            return path
+    raise FileNotFoundError("loopengine's C++ headers are not installed (looked in: "
+                            + ", ".join(str(p) for p in candidates) + "); reinstall loopengine")

@@ -1,0 +1,188 @@
+"""PNG plots of a run. Figures are built with matplotlib's object API (Figure + Agg canvas),
+never pyplot, so nothing depends on a display or on global backend state."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from loopengine.errors import ArchiveError
+from loopengine.inspection.render import PHASES
+from loopengine.inspection.runs import Run
+from loopengine.rundir import archive
+
+DPI = 110
+
+
+def save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def valid_scores(run: Run, g: int) -> np.ndarray:
+    path = run.path / archive.gen_name(g) / "candidates.parquet"
+    try:
+        table = pq.read_table(path, columns=["score", "valid"])
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise ArchiveError(f"cannot read {path}: {exc}") from None
+    score = table.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
+    valid = table.column("valid").to_numpy(zero_copy_only=False).astype(bool)
+    score = score[valid]
+    return score[np.isfinite(score)]
+
+
+def _gens(run: Run) -> np.ndarray:
+    return np.array(run.generations)
+
+
+def _series(run: Run, key: str) -> np.ndarray:
+    return np.array([np.nan if m.get(key) is None else float(m[key]) for m in run.metrics])
+
+
+def integer_axes(ax: Axes, run: Run | None = None, x: bool = True) -> None:
+    """Generations are whole numbers; so are scores like edge counts (no 44.25 ticks)."""
+    if x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if run is not None and all(float(v).is_integer() for m in run.metrics
+                               for v in (m.get("best_ever"), m.get("best"), m.get("best_known")) if v is not None):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _best_known_line(ax: Axes, run: Run) -> None:
+    known = run.best_known()
+    if known is not None:
+        ax.axhline(known, color="tab:red", linestyle="--", linewidth=1, label=f"best known ({known:g})")
+
+
+def score_distribution(run: Run, path: Path) -> Path:
+    """Box per generation over verified candidates (whiskers = min and max), best-ever line."""
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.add_subplot()
+    data = [valid_scores(run, g) for g in run.generations]
+    with_data = [i for i, d in enumerate(data) if len(d)]
+    gens = _gens(run)
+    if with_data:
+        ax.boxplot([data[i] for i in with_data], positions=gens[with_data], whis=(0, 100), widths=0.6,
+                   manage_ticks=False, patch_artist=True,
+                   boxprops={"facecolor": "tab:blue", "alpha": 0.35}, medianprops={"color": "tab:blue"})
+        ax.plot(gens, _series(run, "best_ever"), color="black", marker=".", linewidth=1.2, label="best ever")
+        _best_known_line(ax, run)
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no verified candidates yet", ha="center", va="center", transform=ax.transAxes)
+    missing = [int(g) for i, g in enumerate(gens) if not len(data[i])]
+    note = f" (no verified candidates in generation {', '.join(map(str, missing))})" if missing and with_data else ""
+    ax.set_title(f"{run.name}: score of verified candidates per generation{note}", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("score")
+    ax.set_xlim(gens[0] - 0.7, gens[-1] + 0.7)
+    integer_axes(ax, run)
+    return save(fig, path)
+
+
+def time_unit(*runs: Run) -> tuple[float, str]:
+    """Seconds for short runs (tests, smoke runs), minutes otherwise, hours for long ones."""
+    longest = max(float(np.nanmax(_series(r, "elapsed"), initial=0.0)) for r in runs)
+    if longest < 120:
+        return 1.0, "seconds"
+    return (60.0, "minutes") if longest < 3 * 3600 else (3600.0, "hours")
+
+
+def plot_best_vs_time(ax: Axes, run: Run, label: str, unit: float, color: str | None = None) -> None:
+    ax.step(_series(run, "elapsed") / unit, _series(run, "best_ever"), where="post", marker="o", markersize=3,
+            label=label, color=color)
+
+
+def best_vs_time(run: Run, path: Path) -> Path:
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.add_subplot()
+    unit, unit_name = time_unit(run)
+    plot_best_vs_time(ax, run, "best so far", unit, color="black")
+    ax.plot(_series(run, "elapsed") / unit, _series(run, "best"), linestyle="none", marker="x",
+            color="tab:blue", label="best of the generation")
+    _best_known_line(ax, run)
+    ax.set_title(f"{run.name}: best score against wall time", fontsize=10)
+    ax.set_xlabel(f"wall time ({unit_name}, end of each generation)")
+    ax.set_ylabel("score")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    integer_axes(ax, run, x=False)
+    return save(fig, path)
+
+
+def collapse(run: Run, path: Path) -> Path:
+    """Signs of mode collapse: fewer distinct or novel samples, lower token entropy."""
+    fig = Figure(figsize=(8, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    gens = _gens(run)
+    # distinct markers and dashes: these lines often coincide (all at 1.0 in a healthy run)
+    for (key, label), style in zip((("unique_fraction", "unique samples"), ("novelty", "novel (never seen before)"),
+                                    ("valid_fraction", "valid candidates"), ("sample_valid_fraction", "valid samples")),
+                                   ("o-", "s--", "^:", "x-.")):
+        values = _series(run, key)
+        if np.isfinite(values).any():
+            top.plot(gens, values, style, markersize=5, fillstyle="none", label=label)
+    top.set_ylim(-0.05, 1.05)
+    top.set_ylabel("fraction")
+    top.legend(fontsize=8, loc="lower left")
+    top.grid(alpha=0.3)
+    top.set_title(f"{run.name}: collapse metrics", fontsize=10)
+    # axes start at 0: a drift of 0.01 bits must not look like a collapse
+    entropy, temperature = _series(run, "token_entropy"), _series(run, "temperature")
+    bottom.plot(gens, entropy, marker=".", color="tab:purple", label="token entropy")
+    bottom.set_ylabel("token entropy (bits)", color="tab:purple")
+    bottom.set_ylim(0, 1.15 * np.nanmax(entropy, initial=1.0))
+    twin = bottom.twinx()
+    twin.plot(gens, temperature, marker=".", linestyle="--", color="tab:orange", label="sampling temperature")
+    twin.set_ylabel("sampling temperature (dashed)", color="tab:orange")
+    twin.set_ylim(0, 1.3 * np.nanmax(temperature, initial=1.0))
+    bottom.set_xlabel("generation")
+    bottom.grid(alpha=0.3)
+    integer_axes(bottom)
+    return save(fig, path)
+
+
+def phase_times(run: Run, path: Path) -> Path:
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    gens = _gens(run)
+    below = np.zeros(len(gens))
+    for phase in PHASES[:-1]:
+        secs = np.array([float(m.get("timings", {}).get(phase) or 0.0) for m in run.metrics])
+        ax.bar(gens, secs, bottom=below, label=phase, width=0.7)
+        below += secs
+    ax.set_ylim(0, 1.35 * max(below.max(initial=0.0), 1e-3))  # room for the legend above the bars
+    ax.set_title(f"{run.name}: time per phase", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=8, ncol=3)
+    integer_axes(ax)
+    return save(fig, path)
+
+
+def model_metrics(run: Run, path: Path) -> Path | None:
+    """Fractions the problem reports about its model (accuracy...), when it reports any."""
+    keys = sorted({k for m in run.metrics for k, v in (m.get("model") or {}).items()
+                   if isinstance(v, float) and 0 <= v <= 1})
+    if not keys:
+        return None
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    gens = _gens(run)
+    for key in keys:
+        values = [float((m.get("model") or {}).get(key, np.nan)) for m in run.metrics]
+        ax.plot(gens, values, marker="o", markersize=3, label=key)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(f"{run.name}: model metrics", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    integer_axes(ax)
+    return save(fig, path)

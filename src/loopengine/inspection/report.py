@@ -1,0 +1,108 @@
+"""`loopengine report RUN_DIR`: PNG plots and one self-contained report.html beside them
+(images are referenced by relative path, so the folder can be copied or served as is)."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from loopengine.errors import ArchiveError
+from loopengine.inspection import plots, render
+from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
+
+TOP = 5
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.2em 0.7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+pre { line-height: 1.0; font-size: 0.8em; }
+.warn { color: #a60; }
+.cand { border-left: 3px solid #8ac; padding-left: 0.8em; margin-bottom: 1em; }
+img { max-width: 100%; }
+"""
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    run = open_run(run_dir)
+    out = Path(out) if out is not None else run.path / "report"
+    if out.exists() and not out.is_dir():
+        raise ArchiveError(f"--out {out} is a file; give a directory for the report")
+    out.mkdir(parents=True, exist_ok=True)
+    images = [
+        plots.score_distribution(run, out / "scores.png"),
+        plots.best_vs_time(run, out / "best_vs_time.png"),
+        plots.collapse(run, out / "collapse.png"),
+        plots.phase_times(run, out / "phase_times.png"),
+        plots.model_metrics(run, out / "model.png"),
+    ]
+    page = out / "report.html"
+    page.write_text(html_page(run, [p for p in images if p is not None]))
+    return page
+
+
+def html_page(run: Run, images: list[Path]) -> str:
+    e = html.escape
+    last = run.last
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(run.name)} report</title>"
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>{e(run.name)}</h1>",
+             f"<p>problem <b>{e(run.problem)}</b> &middot; run directory <code>{e(str(run.path))}</code> &middot; "
+             f"{len(run.generations)} complete generations &middot; "
+             f"best ever <b>{e(render.fmt(last.get('best_ever')))}</b>"
+             + (f" &middot; best known {e(render.fmt(last['best_known']))}"
+                if last.get("best_known") is not None else "")
+             + "</p>"]
+    parts += [f"<p class='warn'>warning: {e(w)}</p>" for w in run.warnings]
+    parts.append("<h2>Generations</h2>" + html_table(*render.generation_table(run)))
+    parts.append("<h2>Time per phase (seconds)</h2>" + html_table(*render.timing_table(run)))
+    columns, rows = render.model_table(run)
+    if rows:
+        parts.append("<h2>Model per generation (held-out test set)</h2>" + html_table(columns, rows))
+    parts.append("<h2>Plots</h2>")
+    parts += [f"<p><img src='{e(p.name)}' alt='{e(p.stem)}'></p>" for p in images]
+    parts.append(model_section(run))
+    parts.append(candidates_section(run))
+    if run.summary and isinstance(run.summary.get("table"), dict):
+        spec = run.summary["table"]
+        parts.append(f"<h2>{e(str(spec.get('title', 'Summary')))}</h2>"
+                     + html_table([str(c) for c in spec.get("columns", [])],
+                                  [[str(v) for v in r] for r in spec.get("rows", [])]))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def model_section(run: Run) -> str:
+    model = run.last.get("model") or {}
+    if not model:
+        return ""
+    out = f"<h2>Model after generation {run.generations[-1]}</h2>"
+    out += html_table(["metric", "value"], [list(r) for r in render.model_scalars(model)])
+    title, header, rows = render.per_class_rows(model, run.problem)
+    if rows:
+        out += f"<h3>{html.escape(title)}</h3>" + html_table(header, rows)
+    return out
+
+
+def candidates_section(run: Run) -> str:
+    g = run.generations[-1]
+    best = top_candidates(run.candidates(g), TOP)
+    if best.empty:
+        return ""
+    columns = human_columns(best)
+    certs = render.Certificates(run.path) if "V" in columns else None
+    out = [f"<h2>Top {len(best)} distinct candidates of generation {g}</h2>"]
+    for rank, (_, row) in enumerate(best.iterrows(), 1):
+        shown = render.render_candidate(row, columns, certs)
+        block = f"<div class='cand'><b>#{rank}</b> {html.escape(shown.headline)}<br>"
+        block += "<br>".join(f"{html.escape(k)}: <code>{html.escape(v)}</code>" for k, v in shown.details)
+        if shown.picture:
+            block += "<pre>" + html.escape("\n".join(shown.picture)) + "</pre>"
+        out.append(block + "</div>")
+    return "\n".join(out)
+
+
+def html_table(columns: list[str], rows: list[list[str]]) -> str:
+    e = html.escape
+    head = "<tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>" if columns else ""
+    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table>{head}{body}</table>"

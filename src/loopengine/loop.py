@@ -1,0 +1,251 @@
+"""The generation cycle, and nothing else:
+
+    sample -> local search -> verify -> dedup, rank, select -> fine-tune -> archive
+
+The loop knows problems and kernels only through their interfaces, and is handed everything
+it uses (problem, kernel, executor, model) by session.py. All randomness of generation g comes
+from (seed, g), and everything carried between generations is in the checkpoint, so a resumed
+run reproduces an uninterrupted one.
+
+With `[model] enabled = false` there is no model: every generation starts local search from the
+problem's own random starts (plus the elites), which is the search-only baseline.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from loopengine import metrics as M
+from loopengine.config import Task
+from loopengine.execution import Executor
+from loopengine.kernels.resolve import Kernel
+from loopengine.learn.model import Transformer
+from loopengine.learn.train import generation_lr, prompt_tokens, sample, train_steps, training_sampler
+from loopengine.pool import Pool
+from loopengine.problems.base import Problem
+from loopengine.progress import RunProgress
+from loopengine.rundir import archive
+from loopengine.rundir.checkpoint import decode, encode
+from loopengine.selection import EliteArchive, admissible, next_temperature, training_set
+
+
+def derived_seed(seed: int, generation: int, purpose: int) -> int:
+    return int(np.random.SeedSequence([seed, generation, purpose]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def reached_best_known(score: float | None, best_known: float | None) -> bool:
+    return score is not None and best_known is not None and score >= best_known
+
+
+@dataclass
+class LoopState:
+    """Everything that crosses from one generation to the next (saved in each checkpoint)."""
+
+    next_generation: int = 0
+    temperature: float = 1.0
+    elites: EliteArchive = field(default_factory=lambda: EliteArchive(0))
+    seen: set[int] = field(default_factory=set)  # fingerprints of every candidate so far (novelty)
+    repeated: dict = field(default_factory=dict)  # the two-set repeated set (TokenSet.to_dict: plain tensors)
+    elapsed: float = 0.0
+
+
+class Loop:
+    def __init__(self, task: Task, problem: Problem, kernel: Kernel | None, executor: Executor, run_dir: Path,
+                 model: Transformer | None, optimizer: torch.optim.Optimizer | None, device: torch.device,
+                 quiet: bool = False) -> None:
+        self.task, self.problem, self.kernel, self.executor = task, problem, kernel, executor
+        self.run_dir, self.quiet = run_dir, quiet
+        self.model, self.optimizer, self.device = model, optimizer, device
+        self.state = LoopState(temperature=task.sampling.temperature, elites=EliteArchive(task.loop.elite_size))
+        # the candidates of the last generation this process ran (what finalize() judges)
+        self.last_pool: Pool | None = None
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint = decode(checkpoint)  # checkpoints are tensors + plain data (checkpoint.py)
+        if self.model is not None:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.state = checkpoint["loop_state"]
+        self.problem.load_state_dict(checkpoint.get("problem_state"))
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        random.setstate(checkpoint["rng"]["python"])
+
+    def checkpoint(self) -> dict[str, Any]:
+        return encode({  # loadable with torch.load(weights_only=True)
+            "model": None if self.model is None else self.model.state_dict(),
+            "model_shape": None if self.model is None else self.model.shape.__dict__,
+            "vocabulary": None if self.model is None else self.problem.vocabulary(),  # for init_from (transfer.py)
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "loop_state": self.state,
+            "problem_state": self.problem.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "archive_format": archive.ARCHIVE_FORMAT,
+        })
+
+    # ---- steps --------------------------------------------------------------------------
+    def search(self, objects: np.ndarray, prompts: np.ndarray | None, seed: int, params: dict) -> np.ndarray:
+        return self.executor.run(self.kernel, objects, prompts, seed, params)
+
+    def generate(self, prompts: np.ndarray | None, count: int, temperature: float,
+                 generator: torch.Generator) -> Pool:
+        s = self.task.sampling
+        tokens = sample(self.model, prompt_tokens(self.problem, prompts, count), self.problem.max_answer_tokens(),
+                        temperature, s.batch_size, generator, self.device, self.problem.decoding_constraint())
+        pool = self.problem.decode(tokens, prompts)
+        pool.origin = np.full(len(pool), "sample", dtype=object)
+        return pool
+
+    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator) -> tuple[Pool, Pool | None]:
+        """Where this generation's local search starts, and the model's samples as sampled
+        (None when the model did not sample: generation 0, or search only)."""
+        p, loop = self.problem, self.task.loop
+        if g == 0:
+            return p.initial_pool(rng, loop.initial_pool), None
+        prompts = p.target_prompts(rng, loop.samples_per_generation) if p.conditional else None
+        if self.model is None:
+            return p.search_starts(rng, loop.samples_per_generation, prompts), None
+        pool = self.generate(prompts, loop.samples_per_generation, self.state.temperature, generator)
+        return pool, pool.take(np.arange(len(pool)))
+
+    def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
+                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, Pool | None]:
+        """This generation's candidates (the starts after local search, then the re-searched
+        elites), and the model's raw samples (the first rows, before search)."""
+        p, loop, k, seed = self.problem, self.task.loop, self.task.kernel, self.task.task.seed
+        t0 = time.perf_counter()
+        progress.phase(g, "seeding" if g == 0 else "sampling")
+        pool, raw = self.starts(g, rng, generator)
+        timings["sample"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if self.kernel is not None and (g > 0 or not p.conditional):
+            progress.phase(g, "local search")
+            before = pool.objects.copy()
+            pool.objects = self.search(pool.objects, pool.prompts, derived_seed(seed, g, 1), k.params)
+            if g > 0:
+                changed = np.any(before.reshape(len(pool), -1) != pool.objects.reshape(len(pool), -1), axis=1)
+                pool.origin = np.where(changed, "search", pool.origin).astype(object)
+            elites = self.state.elites.top(loop.elite_reentry) if not p.conditional else None
+            if g > 0 and elites is not None and len(elites):
+                elites.objects = self.search(elites.objects, elites.prompts, derived_seed(seed, g, 2), k.elite_params)
+                elites.score = elites.valid = None
+                pool = Pool.concat([pool, elites])
+        timings["search"] = time.perf_counter() - t0
+        return pool, raw
+
+    def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
+              progress: RunProgress) -> float:
+        t = self.task.train
+        steps = t.first_steps if g == 0 else t.steps
+        if self.model is None or steps == 0:
+            return float("nan")
+        sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
+                                                        self.state.repeated, rng, steps * t.batch_size,
+                                                        self.model.shape.context)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(g)
+        progress.phase(g, "training", total=steps)
+        return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
+                           on_step=lambda s, loss: progress.advance(1, "steps"))
+
+    def lr(self, g: int) -> float:
+        t = self.task.train
+        return generation_lr(t.lr, t.lr_final, g, self.task.task.generations)
+
+    def model_metrics(self, g: int, generator: torch.Generator) -> dict[str, Any]:
+        if self.model is None:
+            return {}
+        greedy = lambda prompts: self.generate(prompts, len(prompts), 0.0, generator)  # noqa: E731
+        return self.problem.model_metrics(greedy, np.random.default_rng([self.task.task.seed, g, 5]))
+
+    # ---- one generation -------------------------------------------------------------------
+    def generation(self, g: int, progress: RunProgress) -> dict[str, Any]:
+        seed = self.task.task.seed
+        rng = np.random.default_rng([seed, g])
+        torch.manual_seed(derived_seed(seed, g, 3))
+        generator = torch.Generator(device=self.device).manual_seed(derived_seed(seed, g, 4))
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        temperature = self.state.temperature
+
+        pool, raw = self.candidates(g, rng, generator, progress, timings)
+        t0 = time.perf_counter()
+        progress.phase(g, "verifying")
+        self.problem.evaluate(pool, self.executor.threads)
+        timings["verify"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        collapse = M.sample_metrics(self.problem, pool, raw, self.state.seen, self.executor.threads)
+        selected = admissible(pool, self.problem, self.task.selection)
+        self.state.elites.update(pool, self.problem)
+        fresh_rows, elite_rows = training_set(selected, self.state.elites, self.task.loop.keep,
+                                              self.task.selection, self.problem)
+        timings["select"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        loss = self.train(g, fresh_rows, elite_rows, rng, progress)
+        timings["train"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        progress.phase(g, "evaluating model")
+        model_metrics = self.model_metrics(g, generator)
+        timings["model_eval"] = time.perf_counter() - t0
+
+        if g > 0:
+            self.state.temperature = next_temperature(self.state.temperature, collapse["unique_fraction"],
+                                                      self.task.sampling)
+        timings["total"] = time.perf_counter() - start
+        self.state.elapsed += timings["total"]
+        self.state.next_generation = g + 1
+        best_known, best_ever = self.problem.best_known(), self.state.elites.best_score()
+        metrics = {
+            "generation": g,
+            "candidates": len(pool),
+            "samples": 0 if raw is None else len(raw),
+            "selected": 0 if fresh_rows is None else len(fresh_rows),
+            "elites_replayed": 0 if elite_rows is None or self.model is None else len(elite_rows),
+            **M.score_summary(pool.score, pool.valid),
+            "best_ever": best_ever,
+            "best_known": best_known,
+            "gap": None if best_known is None or best_ever is None else best_known - best_ever,
+            "valid_fraction": float(np.mean(pool.valid)) if len(pool) else 0.0,
+            **collapse,
+            "temperature": temperature,
+            "next_temperature": self.state.temperature,
+            "train_loss": loss,
+            "train_lr": None if self.model is None else self.lr(g),
+            "elapsed": self.state.elapsed,
+            "timings": timings,
+            "model": model_metrics,
+            "execution_events": self.executor.take_events(),
+        }
+        best = None
+        if len(self.state.elites):
+            best = (self.problem.best_file_suffix(), self.problem.describe_best(self.state.elites.pool, 0))
+        archive.write_generation(self.run_dir, g, pool, self.problem, metrics, self.checkpoint(), best)
+        self.last_pool = pool
+        return metrics
+
+    def reached_target(self) -> bool:
+        """loop.stop_at_best_known: the best ever has reached the problem's best known value."""
+        return self.task.loop.stop_at_best_known and reached_best_known(
+            self.state.elites.best_score(), self.problem.best_known())
+
+    def run(self, until: int) -> None:
+        """Run generations up to (not including) `until`, or until the best known value is
+        reached when the task says to stop there."""
+        with RunProgress(until, quiet=self.quiet) as progress:
+            try:
+                for g in range(self.state.next_generation, until):
+                    if self.reached_target():  # checked first, so a resumed finished run stays finished
+                        break
+                    progress.generation_done(self.generation(g, progress))
+            finally:
+                self.executor.close()

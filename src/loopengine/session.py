@@ -1,0 +1,140 @@
+"""From a task file (or a run directory) to a running Loop: load and check everything first
+(problem, kernel and its parameters, executor, model), so a mistake is reported before anything
+is written; then run, and finish with the problem's summary. `run` and `resume` hold the run
+directory's lock (runlock.py) while they write; code a received task.toml names is imported
+only with --trust (trust.py), and checkpoints load weights-only (checkpoint.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loopengine.config import Task, load_task, read_toml, validate_task
+from loopengine.errors import ArchiveError, ConfigError
+from loopengine.execution import make_executor
+from loopengine.kernels.params import check_kernel_params
+from loopengine.kernels.resolve import resolve_kernel
+from loopengine.learn import model as model_lib
+from loopengine.learn.transfer import warm_start
+from loopengine.loop import Loop, derived_seed, reached_best_known
+from loopengine.problems import make_problem
+from loopengine.problems.base import Problem
+from loopengine.rundir import archive
+from loopengine.rundir.checkpoint import CheckpointFormatError
+from loopengine.rundir.lock import run_lock
+from loopengine.rundir.trust import named_code
+
+
+def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
+    if not task.model.enabled and problem.conditional and type(problem).search_starts is Problem.search_starts:
+        raise ConfigError(source, "model.enabled", f"problem {problem.name!r} maps prompts to answers and defines "
+                          "no search_starts(), so it cannot run without a model")
+
+
+def thread_count(execution, which: str) -> int:
+    """execution.torch_threads / kernel_threads when set, else the shared execution.threads."""
+    value = getattr(execution, which)
+    return execution.threads if value is None else value
+
+
+def first_generation_at_best_known(run_dir: Path) -> int | None:
+    """The first archived generation whose best_ever reached the best known value (read from
+    the metrics, so it survives resumes)."""
+    for g in archive.complete_generations(run_dir):
+        m = archive.read_metrics(run_dir, g)
+        if reached_best_known(m.get("best_ever"), m.get("best_known")):
+            return g
+    return None
+
+
+def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, quiet: bool,
+               resuming: bool = False) -> Loop:
+    """The loop a task describes; a new run's model starts from model.init_from when set
+    (a resumed one from its own checkpoint, so the source run need not exist any more)."""
+    problem = make_problem(task.task.problem, task.problem, source, task_dir)
+    kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, source, task_dir,
+                            own=type(problem).kernels)
+    check_kernel_params(kernel, {"params": task.kernel.params, "elite_params": task.kernel.elite_params}, source)
+    check_search_only(task, problem, source)
+    device = model_lib.pick_device()
+    model_lib.set_cpu_threads(thread_count(task.execution, "torch_threads"))
+    kernel_threads = thread_count(task.execution, "kernel_threads")
+    executor = make_executor(task.execution.model_copy(update={"threads": kernel_threads}))
+    model = optimizer = None
+    if task.model.enabled:
+        try:
+            model, optimizer = model_lib.build(task, problem, derived_seed(task.task.seed, 0, 0), device)
+        except ValueError as exc:  # e.g. model.width not a multiple of model.heads
+            raise ConfigError(source, "model", str(exc)) from None
+        if task.model.init_from is not None and not resuming:
+            try:
+                said = warm_start(model, Path(task.model.init_from), problem.vocabulary(), source)
+            except ConfigError:
+                executor.close()
+                raise
+            if not quiet:
+                print(said)
+    return Loop(task, problem, kernel, executor, run_dir, model, optimizer, device, quiet=quiet)
+
+
+def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
+    """The problem's final judgement and summary.json: on the last generation's candidates,
+    or on the elites when this call ran no generation (resuming a run that had finished)."""
+    final_pool = loop.last_pool or loop.state.elites.pool
+    summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
+    summary = {"generations": len(archive.complete_generations(run_dir)),
+               "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(),
+               "best_known_reached_at_generation": first_generation_at_best_known(run_dir), **summary}
+    archive.write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
+    task, raw = load_task(task_file, overrides)
+    task_dir = task_file.parent
+    run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
+    loop = build_loop(task, task_file, task_dir, run_dir, quiet)
+    with run_lock(run_dir, "run"):
+        archive.create_run(run_dir, raw, task_dir)
+        loop.run(task.task.generations)
+        return run_dir, finish(loop, run_dir)
+
+
+def check_trusted(source: Path, raw: dict[str, Any], task_dir: Path, trust: bool, action: str) -> None:
+    code = named_code(raw, task_dir)
+    if code and not trust:
+        raise ArchiveError(f"{source} names code that {action} would run: {'; '.join(code)}. A run directory "
+                           f"is data: read that code, then {action} with --trust to run it (docs/trust.md)")
+
+
+def open_run(run_dir: Path, trust: bool, action: str) -> tuple[Task, Path]:
+    """A received run directory's settings and task directory, refusing (without --trust) a
+    task.toml that names code to import."""
+    info = archive.read_format(run_dir)
+    archive.check_resumable(run_dir, info)
+    source = run_dir / "task.toml"
+    raw = read_toml(source)
+    task_dir = Path(info.get("task_dir", "."))
+    check_trusted(source, raw, task_dir, trust, action)
+    return validate_task(raw, source), task_dir
+
+
+def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trust: bool = False) -> dict[str, Any]:
+    task, task_dir = open_run(run_dir, trust, "resume")
+    source = run_dir / "task.toml"
+    with run_lock(run_dir, "resume"):
+        done = archive.complete_generations(run_dir)
+        if not done:
+            raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
+                               "start it again with `loopengine run`")
+        checkpoint = archive.load_checkpoint(run_dir, done[-1])
+        archive.remove_partial(run_dir)  # safe under the lock: no live run is writing them
+        loop = build_loop(task, source, task_dir, run_dir, quiet, resuming=True)
+        try:
+            loop.restore(checkpoint)
+        except (CheckpointFormatError, KeyError, TypeError) as exc:
+            loop.executor.close()
+            path = run_dir / archive.gen_name(done[-1]) / "model.pt"
+            raise ArchiveError(f"cannot resume from {path}: not a loopengine checkpoint of this run "
+                               f"({type(exc).__name__}: {exc})") from None
+        loop.run(generations or task.task.generations)
+        return finish(loop, run_dir)
