@@ -1,5 +1,5 @@
 """Command line: parse, then hand over. `run`, `resume`, `show`, `report`, `export`,
-`compare`, `sample`, `check`, `kernels`. Every user mistake ends as one message and exit code 2."""
+`compare`, `sample`, `check`, `config`, `kernels`. Every user mistake ends as one message and exit code 2."""
 from __future__ import annotations
 
 import functools
@@ -233,6 +233,23 @@ def check(
     from loopengine.problems.lyapunov.check import check_lyapunov_cli
 
     raise typer.Exit(check_lyapunov_cli(f, v, json_out, console))
+
+
+@app.command("config")
+@user_errors
+def config_(
+    problem: Annotated[str | None, typer.Option(help="also this problem's own settings: c4free, lyapunov, gcd, "
+                                                     "modmul, modadd or path/to/file.py:ClassName")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="the engine and every built-in problem's settings "
+                                                     "(docs/task_reference.toml)")] = False,
+) -> None:
+    """Every task-file key with its default, bounds and meaning, as a TOML task file to start from."""
+    from loopengine.task_reference import render_all, render_task
+
+    if all_ and problem:
+        raise ConfigError("--all", None, "lists every built-in problem already; use --problem or --all, not both")
+    # plain output, not rich: [task] is a TOML table, not markup, and the text is meant for files
+    typer.echo(render_all() if all_ else render_task(problem), nl=False)
 
 
 @kernels_app.command("list")
