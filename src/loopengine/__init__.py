@@ -1,10 +1,24 @@
 """loopengine: find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune."""
 from importlib.metadata import PackageNotFoundError, version
 
+
+def _source_version() -> str:
+    """The version a source tree that was never installed declares (src/loopengine -> repo root)."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+        project = tomllib.loads(text).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return "0+unknown"
+    return str(project["version"]) if project.get("name") == "loopengine" and "version" in project else "0+unknown"
+
+
 try:
     __version__ = version("loopengine")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+except PackageNotFoundError:
+    __version__ = _source_version()
 
 
 def include_dir():

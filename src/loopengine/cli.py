@@ -1,5 +1,5 @@
 """Command line: parse, then hand over. `run`, `resume`, `show`, `report`, `export`,
-`compare`, `sample`, `check`, `kernels`. Every user mistake ends as one message and exit code 2."""
+`compare`, `sample`, `check`, `config`, `kernels`. Every user mistake ends as one message and exit code 2."""
 from __future__ import annotations
 
 import functools
@@ -10,12 +10,42 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from loopengine.errors import ArchiveError, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
-kernels_app = typer.Typer(no_args_is_help=True, help="List and build local-search kernels.")
+
+class FlagsAsFlags:
+    """Help lists a flag (--json, --trust, --help) bare: typer's rich help labels every boolean
+    option `<bool>`, as if it took a value, which a flag never does."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # typer shows a set metavar in place of the type
+        return params
+
+
+class Command(FlagsAsFlags, TyperCommand):
+    pass
+
+
+class Group(FlagsAsFlags, TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    """typer.Typer whose commands are `Command`s, so a new command needs nothing to get it."""
+
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+app = App(cls=Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+          help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
+kernels_app = App(cls=Group, no_args_is_help=True, help="List and build local-search kernels.")
 app.add_typer(kernels_app, name="kernels")
 console = Console()
 err_console = Console(stderr=True)
@@ -41,6 +71,22 @@ def user_errors(fn):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from loopengine import __version__
+
+        typer.echo(f"loopengine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune."""
 
 
 def print_table(spec: dict) -> None:
@@ -72,7 +118,7 @@ def run(
     seed: Annotated[int | None, typer.Option(help="override task.seed")] = None,
     out: Annotated[Path | None, typer.Option(help="directory that receives the run (default runs/)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any key: section.key=value")] = None,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
 ) -> None:
     """Start a run from a task file."""
     from loopengine.session import start_run
@@ -93,7 +139,7 @@ def run(
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     generations: Annotated[int | None, typer.Option(help="total generations to reach (default: the task's)")] = None,
-    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
     trust: Annotated[bool, typer.Option("--trust", help="import/compile the problem or kernel code the run's "
                                                         "task.toml names (see docs/trust.md)")] = False,
 ) -> None:
@@ -187,6 +233,23 @@ def check(
     from loopengine.problems.lyapunov.check import check_lyapunov_cli
 
     raise typer.Exit(check_lyapunov_cli(f, v, json_out, console))
+
+
+@app.command("config")
+@user_errors
+def config_(
+    problem: Annotated[str | None, typer.Option(help="also this problem's own settings: c4free, lyapunov, gcd, "
+                                                     "modmul, modadd or path/to/file.py:ClassName")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="the engine and every built-in problem's settings "
+                                                     "(docs/task_reference.toml)")] = False,
+) -> None:
+    """Every task-file key with its default, bounds and meaning, as a TOML task file to start from."""
+    from loopengine.task_reference import render_all, render_task
+
+    if all_ and problem:
+        raise ConfigError("--all", None, "lists every built-in problem already; use --problem or --all, not both")
+    # plain output, not rich: [task] is a TOML table, not markup, and the text is meant for files
+    typer.echo(render_all() if all_ else render_task(problem), nl=False)
 
 
 @kernels_app.command("list")

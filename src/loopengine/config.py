@@ -30,11 +30,16 @@ MAX_BATCH = 1 << 16  # examples per training/sampling batch; far beyond any CPU 
 
 
 class TaskSection(Section):
-    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
-    problem: str = Field(min_length=1, description="built-in problem name or path/to/file.py:ClassName")
-    seed: int = Field(0, ge=0, lt=1 << 63)
-    generations: int = Field(10, ge=1, le=1_000_000)
-    out: str = "runs"
+    # `examples` gives the value `loopengine config` prints for a key that has no default
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$", examples=["my-run"],
+                      description="run name: the run goes to <out>/<name>-<seed>")
+    problem: str = Field(min_length=1, examples=["c4free"],
+                         description="a built-in problem (c4free, lyapunov, gcd, modmul, modadd) or "
+                                     "path/to/file.py:ClassName")
+    seed: int = Field(0, ge=0, lt=1 << 63, description="seed of every random choice: same task file and seed, "
+                                                        "same archive")
+    generations: int = Field(10, ge=1, le=1_000_000, description="generations to run, generation 0 included")
+    out: str = Field("runs", description="directory that receives the run directory")
 
 
 class LoopSettings(Section):
@@ -56,10 +61,10 @@ class ModelSettings(Section):
     # false = search only: every generation starts local search from the problem's own random
     # starts (plus elites), never from a model. The baseline every problem gets for free.
     enabled: bool = Field(True, description="false = local search alone, no model")
-    layers: int = Field(2, ge=1, le=48)
-    heads: int = Field(4, ge=1, le=64)
-    width: int = Field(128, ge=8, le=8192)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    layers: int = Field(2, ge=1, le=48, description="transformer layers")
+    heads: int = Field(4, ge=1, le=64, description="attention heads per layer")
+    width: int = Field(128, ge=8, le=8192, description="embedding width (a multiple of heads)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability while training")
     context: int = Field(0, ge=0, le=1 << 16, description="0 = derived from the problem's longest prompt + answer")
     # Size curricula: a model trained at n starts the run at n + 1 (transfer.py matches
     # token embeddings by token name, so edge "3-17" keeps what it learnt).
@@ -70,22 +75,23 @@ class ModelSettings(Section):
 class TrainSettings(Section):
     first_steps: int = Field(500, ge=0, le=MAX_STEPS, description="steps in generation 0 (training from scratch)")
     steps: int = Field(200, ge=0, le=MAX_STEPS, description="fine-tuning steps per later generation")
-    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
-    lr: float = Field(5e-4, gt=0)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="examples per training step")
+    lr: float = Field(5e-4, gt=0, description="learning rate (AdamW)")
     # A constant lr leaves a long run oscillating around its plateau (GCD base 30: 92.5-93.5%,
     # 16-21 correct gcds from one generation to the next); decaying it lets the last
     # generations settle. Per generation, so a resumed run gets the same rates.
     lr_final: float | None = Field(None, gt=0, description="lr of the last generation, cosine from lr "
                                    "over task.generations (unset = constant lr)")
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     repeat_set_size: int = Field(0, ge=0, le=MAX_ROWS,
                                  description="two-set training: size of the repeated set (0 = off)")
     repeat_prob: float = Field(0.0, ge=0, le=1, description="two-set training: share of each batch from it")
 
 
 class SamplingSettings(Section):
-    temperature: float = Field(1.0, gt=0, le=10)
-    batch_size: int = Field(256, ge=1, le=MAX_BATCH)
+    temperature: float = Field(1.0, gt=0, le=10, description="sampling temperature at the start (1 = the model's "
+                                                             "own distribution, lower = greedier)")
+    batch_size: int = Field(256, ge=1, le=MAX_BATCH, description="samples drawn per forward pass")
     min_unique_fraction: float = Field(
         0.0, ge=0, le=1, description="raise the temperature when fewer samples than this are unique (0 = off)")
     temperature_step: float = Field(0.1, ge=0, description="added to the temperature each time diversity is too low")
@@ -127,13 +133,17 @@ class SelectionSettings(Section):
 
 class KernelSettings(Section):
     local_search: str = Field("default", description='"default", "none", a built-in name, file.cpp or module:function')
-    params: dict[str, Any] = Field(default_factory=dict)
-    elite_params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the kernel on every "
+                                   "start, as the kernel declares them, e.g. { rounds = 300 }")
+    elite_params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the kernel on "
+                                         "the elites that re-enter local search, e.g. { kick = 3 }")
 
 
 class ExecutionSettings(Section):
-    backend: Literal["local", "ray"] = "local"
-    address: str | None = None
+    backend: Literal["local", "ray"] = Field("local", description="where kernel chunks run: processes on this "
+                                             "machine, or a Ray cluster (docs/ray.md)")
+    address: str | None = Field(None, description='backend = "ray": the cluster to join, "auto" or "HEAD_IP:6379" '
+                                "(unset = a private Ray instance on this machine)")
     threads: int = Field(0, ge=0, le=4096, description="0 = all cores")
     torch_threads: int | None = Field(None, ge=0, le=4096,
                                       description="threads for model training/sampling (default: threads)")
@@ -146,22 +156,30 @@ class ExecutionSettings(Section):
 
 
 class Task(Section):
-    task: TaskSection
-    problem: dict[str, Any] = Field(default_factory=dict)
-    loop: LoopSettings = Field(default_factory=LoopSettings)
-    model: ModelSettings = Field(default_factory=ModelSettings)
-    train: TrainSettings = Field(default_factory=TrainSettings)
-    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
-    selection: SelectionSettings = Field(default_factory=SelectionSettings)
-    kernel: KernelSettings = Field(default_factory=KernelSettings)
-    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    # each section's description heads its table in `loopengine config`
+    task: TaskSection = Field(description="what to run, under which name and seed")
+    problem: dict[str, Any] = Field(default_factory=dict, description="the problem's own settings, validated by the "
+                                    "problem: `loopengine config --problem NAME` lists them")
+    loop: LoopSettings = Field(default_factory=LoopSettings,
+                               description="the cycle: how many candidates each generation makes, keeps and remembers")
+    model: ModelSettings = Field(default_factory=ModelSettings, description="the transformer that proposes candidates")
+    train: TrainSettings = Field(default_factory=TrainSettings,
+                                 description="training: from scratch in generation 0, fine-tuning after")
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings,
+                                       description="drawing candidates from the model, and its diversity control")
+    selection: SelectionSettings = Field(default_factory=SelectionSettings, description="the collapse guard: which "
+                                         "candidates train the model (docs/collapse.md); each step can be switched off")
+    kernel: KernelSettings = Field(default_factory=KernelSettings,
+                                   description="local search: the kernel that improves every start, and its arguments")
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings,
+                                         description="where kernels run: threads, chunks, timeouts, backend")
 
 
 def describe_error(err: dict[str, Any]) -> str:
     """One pydantic error -> 'what was expected, what was given'."""
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see the task-file reference in the README)"
+        return "unknown key (check the spelling; `loopengine config --problem NAME` lists every key)"
     if err["type"] == "missing":
         return "required key is missing"
     msg = msg.removeprefix("Value error, ")

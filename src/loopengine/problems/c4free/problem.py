@@ -105,6 +105,8 @@ class C4FreeSettings(ProblemSettings):
 
 
 class C4Free(Problem):
+    """Graphs on n vertices with no 4-cycle and as many edges as possible."""
+
     name = "c4free"
     Settings = C4FreeSettings
     conditional = False

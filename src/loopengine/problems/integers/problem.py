@@ -233,6 +233,8 @@ def divisor_rule(true_gcd: np.ndarray, learned: list[int]) -> np.ndarray:
 
 
 class GCD(IntegerProblem):
+    """(a, b) -> gcd(a, b), learnt as translation (Charton, arXiv 2308.15594)."""
+
     name: ClassVar[str] = "gcd"
     Settings: ClassVar[type[ProblemSettings]] = GCDSettings
 
@@ -342,10 +344,14 @@ class Modular(IntegerProblem):
 
 
 class ModMul(Modular):
+    """(a, b) -> a * b mod modulus, learnt as translation."""
+
     name: ClassVar[str] = "modmul"
     op: ClassVar[str] = "mul"
 
 
 class ModAdd(Modular):
+    """(a, b) -> a + b mod modulus, learnt as translation."""
+
     name: ClassVar[str] = "modadd"
     op: ClassVar[str] = "add"

@@ -49,27 +49,33 @@ class LyapunovSettings(ProblemSettings):
     mode: Literal["family", "one"] = Field("family", description='"one": a single system f; "family": system -> V')
     f: list[str] | None = Field(None, description='mode "one": right-hand sides, e.g. ["-x0**3 + x1", "-x0 - x1"]')
     n: int | None = Field(None, ge=2, le=5, description='mode "one": optional dimension, checked against f')
-    n_min: int = Field(2, ge=2, le=5)
-    n_max: int = Field(3, ge=2, le=5)
+    n_min: int = Field(2, ge=2, le=5, description='mode "family": fewest variables of a generated system')
+    n_max: int = Field(3, ge=2, le=5, description='mode "family": most variables of a system (targets included)')
     v_degree: int = Field(4, ge=2, le=16, description="maximum degree of V (even)")
     f_degree: int = Field(3, ge=1, le=16, description="maximum degree of f (mode one: at least the system's)")
     coef_bound: int = Field(20, ge=1, le=10_000, description="largest |coefficient| of V")
     max_terms: int = Field(8, ge=1, le=40, description="most monomials in V")
     # backward generation (seeds / fresh examples)
-    proper_coef_max: int = Field(3, ge=1, le=20)
-    cross_terms_max: int = Field(2, ge=0, le=4)
-    damping_max: int = Field(2, ge=1, le=5)
-    rotation_terms_max: int = Field(1, ge=0, le=4)
+    proper_coef_max: int = Field(3, ge=1, le=20, description="backward generation: largest coefficient of V's "
+                                 "pure even powers a_i x_i^(2k)")
+    cross_terms_max: int = Field(2, ge=0, le=4, description="backward generation: most squared cross terms in V")
+    damping_max: int = Field(2, ge=1, le=5, description="backward generation: largest constant damping factor of "
+                             "an equation (f_i gets -h_i^2 dV/dx_i)")
+    rotation_terms_max: int = Field(1, ge=0, le=4, description="backward generation: most rotation terms per pair of "
+                                    "variables (V-preserving, g_ij = -g_ji)")
     f_coef_max: int = Field(99, ge=1, le=9999, description="largest |coefficient| in a generated system")
-    max_prompt_tokens: int = Field(200, ge=16, le=2000)
+    max_prompt_tokens: int = Field(200, ge=16, le=2000, description="longest system, in model tokens: longer "
+                                   "generated or forward systems are dropped")
     # targets
     targets_file: str | None = Field(None, description="systems file (one per line, ';' between equations)")
     forward_targets: int = Field(6, ge=0, le=10_000, description="random sparse target systems")
     forward_terms: int = Field(2, ge=0, le=6, description="nonlinear terms per equation of a forward system")
-    target_seed: int = Field(0, ge=0)
+    target_seed: int = Field(0, ge=0, description="seed of the forward target systems and the held-out examples "
+                             "(separate from task.seed, so runs with different seeds share targets)")
     heldout: int = Field(32, ge=0, le=10_000, description="backward examples held out for model accuracy")
     # verification
-    eval_points_per_scale: int = Field(32, ge=4, le=10_000)
+    eval_points_per_scale: int = Field(32, ge=4, le=10_000, description="points per scale (1e-3 .. 1e3) where a "
+                                       "candidate V is checked for violations (its score and validity)")
     start_terms: int = Field(3, ge=1, le=40, description='mode "one": random terms in an initial V')
     certify_seconds: float = Field(180.0, ge=0, description="total SOS certification budget in finalize")
     certify_per_target: int = Field(3, ge=1, le=50, description="distinct candidates tried per target")
@@ -102,6 +108,8 @@ class LyapunovSettings(ProblemSettings):
 
 
 class Lyapunov(Problem):
+    """Lyapunov functions V for polynomial systems x' = f(x), certified by sum-of-squares programs."""
+
     name = "lyapunov"
     Settings = LyapunovSettings
     conditional = False
