@@ -85,7 +85,8 @@ def test_same_archive_as_local_backend(cluster, tiny_task, tmp_path):
     for g in gens:
         a = pq.read_table(local / f"gen_{g:04d}" / "candidates.parquet")
         b = pq.read_table(remote / f"gen_{g:04d}" / "candidates.parquet")
-        assert len(a) > 0 and a.equals(b), f"generation {g} differs between backends"
+        assert len(a) > 0, f"generation {g} is empty"
+        assert a.equals(b), f"generation {g} differs between backends"
         metrics = json.loads((remote / f"gen_{g:04d}" / "metrics.json").read_text())
         assert metrics["execution_events"] == []
     # local search really ran on the workers' side of the run (searched rows exist)
