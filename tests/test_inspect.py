@@ -121,6 +121,7 @@ def test_show_gen_and_top(run_dir):
 
 # ---- report -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_writes_plots_and_page(run_dir, tmp_path):
     out = tmp_path / "rep"
     result = ok("report", run_dir, "--out", out)

@@ -176,6 +176,7 @@ def test_resume_lists_named_code_and_needs_trust(run_copy, tmp_path):
 
 
 # ---- one writer per run directory ------------------------------------------------------------
+@pytest.mark.slow
 def test_second_run_and_resume_on_a_live_run_are_refused(tiny_task, tmp_path):
     slow = tmp_path / "slow.toml"
     slow.write_text(tiny_task.read_text().replace("first_steps = 6", "first_steps = 1000000"))
