@@ -121,6 +121,7 @@ def test_show_gen_and_top(run_dir):
 
 # ---- report -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_writes_plots_and_page(run_dir, tmp_path):
     out = tmp_path / "rep"
     result = ok("report", run_dir, "--out", out)
@@ -129,7 +130,8 @@ def test_report_writes_plots_and_page(run_dir, tmp_path):
     page = (out / "report.html").read_text()
     for name in pngs:
         data = (out / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert len(data) > 5000, name
         assert f"src='{name}'" in page
     assert "<table>" in page
     assert page.count("<tr><td>") >= 6

@@ -89,16 +89,17 @@ def test_gcd_verify_rejects_wrong_and_negative_answers():
     assert not _core.int_gcd_verify(rows[:, :2], answers).any()
 
 
-@pytest.mark.parametrize("call", [
-    lambda: _core.int_mod_batch(np.arange(3), np.arange(3), 1),
-    lambda: _core.int_mod_generate(10, 0, 100, 0),
-    lambda: _core.int_gcd_generate(10, 0, 0),
-    lambda: _core.int_gcd_generate(10, 0, 100, "uniform", "balanced"),
-    lambda: _core.int_gcd_generate(10, 0, 100, "uniform", "loguniform", 1000),
-    lambda: _core.int_mod_batch(np.arange(3), np.arange(3), 67, "pow"),
-    lambda: _core.int_gcd_batch(np.arange(3), np.arange(4)),
-    lambda: _core.int_gcd_verify(np.zeros((3, 2), dtype=np.int64), np.zeros(2, dtype=np.int64)),
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: _core.int_mod_batch(np.arange(3), np.arange(3), 1), r"modulus must be in \[2, 2\^32\] \(got 1\)"),
+    (lambda: _core.int_mod_generate(10, 0, 100, 0), r"modulus must be in \[2, 2\^32\] \(got 0\)"),
+    (lambda: _core.int_gcd_generate(10, 0, 0), r"max_operand must be in \[1, 2\^62\] \(got 0\)"),
+    (lambda: _core.int_gcd_generate(10, 0, 100, "uniform", "balanced"), r'outcomes must be .* \(got "balanced"\)'),
+    (lambda: _core.int_gcd_generate(10, 0, 100, "uniform", "loguniform", 1000), r"max_gcd must be in .* \(got 1000\)"),
+    (lambda: _core.int_mod_batch(np.arange(3), np.arange(3), 67, "pow"), r'op must be "mul" or "add" \(got "pow"\)'),
+    (lambda: _core.int_gcd_batch(np.arange(3), np.arange(4)), r"arrays differ in size \(3 vs 4\)"),
+    (lambda: _core.int_gcd_verify(np.zeros((3, 2), dtype=np.int64), np.zeros(2, dtype=np.int64)),
+     r"need one answer per prompt \(2 answers, 3 prompts\)"),
 ])
-def test_kernels_reject_bad_arguments(call):
-    with pytest.raises(ValueError):
+def test_kernels_reject_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
         call()

@@ -150,6 +150,7 @@ def test_bad_settings_are_config_errors(name, settings, key):
     assert err.value.key == key
 
 
+@pytest.mark.slow
 def test_cli_bad_base_exits_2(tmp_path):
     task = (ROOT / "tasks" / "gcd.toml").read_text().replace("base = 30", "base = 1")
     (tmp_path / "bad.toml").write_text(task)

@@ -41,6 +41,7 @@ def run_tiny(task, out, *sets, generations=2):
     return runner.invoke(app, args)
 
 
+@pytest.mark.slow
 def test_segfaulting_kernel_ends_with_one_line_and_keeps_finished_generations(tiny_task, tmp_path):
     # elites re-enter local search from generation 1 on, with elite_params: they crash there
     with pytest.warns(RuntimeWarning, match="retry of chunk"):  # each retry is a warning, then the error
@@ -57,6 +58,7 @@ def test_segfaulting_kernel_ends_with_one_line_and_keeps_finished_generations(ti
     assert json.loads((run_dir / "gen_0000" / "metrics.json").read_text())["candidates"] > 0
 
 
+@pytest.mark.slow
 def test_hanging_kernel_is_cut_off_and_recorded(tiny_task, tmp_path):
     start = time.monotonic()
     with pytest.warns(RuntimeWarning, match="timeout of chunk"):
@@ -85,6 +87,7 @@ def nap(objects, prompts, seed, threads, marker=""):
 '''
 
 
+@pytest.mark.slow
 def test_python_kernel_crash_is_retried_and_hang_cut_off(tmp_path):
     (tmp_path / "nap.py").write_text(NAP)
     kernel = resolve_kernel("nap.py:nap", None, "t.toml", tmp_path)

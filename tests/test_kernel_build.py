@@ -76,6 +76,7 @@ def probe(probe_file):
     return Kernel(probe_file.name, fn)
 
 
+@pytest.mark.slow
 def test_batch_contract(probe):
     objects = np.arange(40 * 3, dtype=np.int32).reshape(40, 3)
     prompts = np.arange(40, dtype=np.int64).reshape(40, 1) * 10
@@ -94,6 +95,7 @@ def test_batch_contract(probe):
     assert probe.fn.params == {"fail_row": -1.0}
 
 
+@pytest.mark.slow
 def test_contract_violations_are_clear_errors(probe):
     objects = np.zeros((40, 3), dtype=np.int32)
     with pytest.raises(KernelError, match=r"probe.cpp.*row 5 is cursed"):
@@ -114,6 +116,7 @@ def test_contract_violations_are_clear_errors(probe):
     assert probe(objects, None, 0, 2, {}).shape == (40, 3)
 
 
+@pytest.mark.slow
 def test_kernels_list_shows_the_build(probe_file, probe):
     result = runner.invoke(app, ["kernels", "list"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
@@ -160,6 +163,7 @@ LOOPENGINE_KERNEL(scaled)
 """
 
 
+@pytest.mark.slow
 def test_header_found_through_cxxflags_include_is_never_stale(cache, tmp_path, monkeypatch):
     inc = tmp_path / "inc"  # not next to the source: only the compiler knows it is included
     inc.mkdir()
@@ -186,6 +190,7 @@ __attribute__((constructor)) static void planted() {
 """
 
 
+@pytest.mark.slow
 def test_planted_module_under_an_existing_key_is_not_loaded(probe_file, probe, tmp_path, monkeypatch):
     import ctypes
 
@@ -209,6 +214,7 @@ def test_planted_module_under_an_existing_key_is_not_loaded(probe_file, probe, t
     assert (Kernel("probe.cpp", again)(objects, None, 0, 1, {}) == objects).all()
 
 
+@pytest.mark.slow
 def test_compile_error_names_the_file_and_shows_the_compiler(tmp_path, cache):
     bad = tmp_path / "wrong_signature.cpp"
     bad.write_text("#include <loopengine/kernel.hpp>\nvoid search(int rows) {}\nLOOPENGINE_KERNEL(search)\n")

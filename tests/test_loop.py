@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -93,6 +94,7 @@ def test_existing_run_is_not_overwritten(tiny_task, tmp_path):
     assert "resume" in result.output
 
 
+@pytest.mark.slow
 def test_sigkill_loses_no_complete_generation(tiny_task, tmp_path):
     slow = tmp_path / "slow.toml"
     # more training per generation so the kill lands mid-generation

@@ -8,6 +8,7 @@ from loopengine.problems.lyapunov import check_lyapunov
 from loopengine.problems.lyapunov.certificate import GAS, PROVEN, REJECTED, STABLE, recheck
 
 
+@pytest.mark.slow
 def test_tiny_coefficient_is_not_rounded_away():
     """x0' = 1e-13 x0 - x0^3 is unstable at 0 (V' > 0 near it): never certified."""
     c = check_lyapunov(["x0/10000000000000 - x0**3", "-x1"], "2*x0**4 + x1**4")

@@ -29,7 +29,7 @@ def test_every_benchmark_system_is_accepted_by_check_exactly(systems):
     total = 0
     for name, rows in systems.items():
         assert len(rows) == 200, name
-        for n, f, v in rows:
+        for _n, f, v in rows:
             text_f = [poly_text(eq, "**") for eq in f]
             assert read_check_input(text_f, poly_text(v, "**")) == (f, v)  # the typed system, not a rounding
             total += 1

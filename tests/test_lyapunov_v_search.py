@@ -41,6 +41,7 @@ def first_proof(f, n, seconds=15.0):
     return None, None
 
 
+@pytest.mark.slow
 def test_finds_v_for_a_backward_built_system_of_degree_nine():
     """f = J grad V for V = x0^4 + x0^2 x1^5 + x1^10 (positive definite: a^2 + ab + b^2) and
     J = [[-1, 1], [-1, -1]], so V' = -(V_x0^2 + V_x1^2) of degree 18: a full Gram basis for
@@ -54,6 +55,7 @@ def test_finds_v_for_a_backward_built_system_of_degree_nine():
     assert cert.status in PROVEN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f", [
     ["x0/10000000000000 - x0**3", "-x1"],   # unstable at the origin (the 1e-13 term)
     ["x0 + x1", "-x1"],                     # unstable
@@ -79,6 +81,7 @@ BPOLY_15 = ["8*x0 - 20*x1 + 8*x0*x1 - 20*x1**2 - 8*x0*x1**2 + 4*x1**3 - 48*x1**7
             "16*x0 - 8*x1 + 16*x0*x1 - 8*x1**2 + 24*x0**11 + 24*x0**11*x1"]
 
 
+@pytest.mark.slow
 def test_a_wrong_signed_square_in_the_sparse_vdot_does_not_block_the_proof():
     """Step 1 ends here with +0.08 x1^4 in V' where the proven V' has -16 x1^4; reading the -V'
     basis with those signs drops x1^2 and no V is left. Without the signs the search proves
@@ -118,6 +121,7 @@ def test_mixed_squares_come_from_f():
     assert [set(z) for z in mixed] == [set(pure[1]) | {(1, 1)}, set(pure[2]) | {(1, 1), (1, 2)}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f", [BPOLY_68, BPOLY_179])
 def test_systems_whose_v_needs_a_mixed_square_are_proven(f):
     system = parse_system(f)

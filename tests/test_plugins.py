@@ -64,6 +64,7 @@ def cpp_run(tmp_path_factory) -> Path:
     return out / "no3-0"
 
 
+@pytest.mark.slow
 def test_example_runs_and_archive_is_checked(cpp_run):
     assert complete_generations(cpp_run) == [0, 1]
     for g in (0, 1):
@@ -90,6 +91,7 @@ def test_example_runs_and_archive_is_checked(cpp_run):
     assert (cpp_run / "best.txt").read_text().count("X") == summary["best_ever"]
 
 
+@pytest.mark.slow
 def test_python_prototype_gives_the_identical_run(cpp_run, tmp_path):
     result = run_example(tmp_path, "kernel.local_search=no3_search.py:no3_search")
     assert result.exit_code == 0, output(result)
@@ -101,6 +103,7 @@ def test_python_prototype_gives_the_identical_run(cpp_run, tmp_path):
     assert (cpp_run / "best.txt").read_text() == (py_run / "best.txt").read_text()
 
 
+@pytest.mark.slow
 def test_kernel_failing_in_generation_1_keeps_generation_0(tmp_path):
     # elite re-entry first runs in generation 1, with elite_params: kick = -1 makes it throw
     result = run_example(tmp_path, "kernel.elite_params.kick=-1", generations=3)

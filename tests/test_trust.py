@@ -176,6 +176,7 @@ def test_resume_lists_named_code_and_needs_trust(run_copy, tmp_path):
 
 
 # ---- one writer per run directory ------------------------------------------------------------
+@pytest.mark.slow
 def test_second_run_and_resume_on_a_live_run_are_refused(tiny_task, tmp_path):
     slow = tmp_path / "slow.toml"
     slow.write_text(tiny_task.read_text().replace("first_steps = 6", "first_steps = 1000000"))
@@ -233,7 +234,8 @@ def test_bad_settings_are_one_line_before_anything_is_written(tiny_task, tmp_pat
     result = run_with(tiny_task, tmp_path / "out", setting)
     text = output(result)
     assert result.exit_code == 2, text
-    assert f"{tiny_task}: {key}: " in text and expected in text, text
+    assert f"{tiny_task}: {key}: " in text, text
+    assert expected in text, text
     assert len(text.strip().splitlines()) == 1
     assert len(text) < 400
     assert "Traceback" not in text
@@ -256,7 +258,8 @@ def test_python_kernel_params_follow_its_signature(tmp_path):
     for params, key, expected in cases:
         with pytest.raises(ConfigError) as err:
             check_kernel_params(kernel, {"params": params}, "t.toml")
-        assert err.value.key == key and expected in str(err.value), (params, str(err.value))
+        assert err.value.key == key, (params, str(err.value))
+        assert expected in str(err.value), (params, str(err.value))
     check_kernel_params(resolve_kernel("k.py:open_ended", None, "t.toml", tmp_path),
                         {"params": {"anything": "goes"}}, "t.toml")
 
@@ -272,7 +275,8 @@ def test_builtin_lyapunov_kernel_params_are_range_checked(params, key, expected)
     check_kernel_params(kernel, {"params": {"steps": 10, "per_scale": 2, "tol": 1e-6}}, "t.toml")
     with pytest.raises(ConfigError) as err:
         check_kernel_params(kernel, {"params": params}, "t.toml")
-    assert err.value.key == key and expected in str(err.value), str(err.value)
+    assert err.value.key == key, str(err.value)
+    assert expected in str(err.value), str(err.value)
 
 
 def test_limits_in_the_task_file_name_the_file(tiny_task):

@@ -27,10 +27,10 @@ def has_three_in_line(points: np.ndarray) -> bool:
     if k < 3:
         return False
     d = points[None, :, :] - points[:, None, :]  # d[i, j] = p_j - p_i
-    # cross[i, j, l] = 0 iff p_i, p_j, p_l are collinear (for distinct i, j, l)
+    # cross[i, j, m] = 0 iff p_i, p_j, p_m are collinear (for distinct i, j, m)
     cross = d[:, :, None, 0] * d[:, None, :, 1] - d[:, :, None, 1] * d[:, None, :, 0]
-    i, j, l = np.ogrid[:k, :k, :k]
-    distinct = (i != j) & (j != l) & (i != l)
+    i, j, m = np.ogrid[:k, :k, :k]
+    distinct = (i != j) & (j != m) & (i != m)
     return bool(np.any((cross == 0) & distinct))
 
 

@@ -3,9 +3,12 @@ import numpy as np
 
 # ---- c4free (csrc/src/c4free.cpp) ---------------------------------------------------------
 def c4_local_search(batch: np.ndarray, seed: int, threads: int = 0, kick: int = 0, rounds: int = 0,
-                    round_kick: int = 2) -> np.ndarray:
-    """uint8 (graphs, n*(n-1)/2) upper-triangle edge indicators, n <= 64 -> the same graphs
-    repaired to C4-free and grown to maximal. Deterministic per seed, whatever the threads."""
+                    round_kick: int = 2, tabu: int = 0, accept_worse: float = 0.0) -> np.ndarray:
+    """uint8 (graphs, n*(n-1)/2) upper-triangle edge indicators, n <= 128 -> the same graphs
+    repaired to C4-free and grown to maximal. kick: random edges removed first; rounds: then this
+    many iterated-local-search rounds of round_kick removals and regrowth; tabu: rounds during which
+    a removed edge may not come back; accept_worse: p, a round that lost d edges is kept with
+    probability p^d (the best is kept). Deterministic per seed, whatever the threads."""
 
 # ---- lyapunov (csrc/src/lyapunov.cpp) ----------------------------------------------------
 def lyapunov_check(objects: np.ndarray, points: np.ndarray, threads: int = 0, tol: float = 1e-9) -> np.ndarray:

@@ -3,8 +3,9 @@
 Training a model on its own output degrades it unless a verifier ranks and prunes what is fed
 back (Feng et al., arXiv 2406.07515), and the first thing lost is the tail of the
 distribution (Dohmatob et al., arXiv 2402.07043). So the kept set is: verified, deduplicated,
-ranked rows of this generation, mixed with an archive of the best rows ever seen (replayed through the repeated-example sampler). When
-the model's samples stop being distinct, the sampling temperature goes up.
+ranked rows of this generation, mixed with an archive of the best rows ever seen (replayed
+through the repeated-example sampler). When the model's samples stop being distinct, the
+sampling temperature goes up.
 
 Every step can be switched off in the task file (`[selection] guard = false` switches all of
 them off at once) so the guard's effect can be measured: benchmarks/collapse_ablation.py.

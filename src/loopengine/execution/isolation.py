@@ -16,6 +16,7 @@ built-ins run in-process, where they cost nothing extra (benchmarks/plugin_overh
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import signal
 import time
@@ -94,10 +95,8 @@ class Worker:
         self.conn.close()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the worker may already be gone
             self.conn.send(None)
-        except OSError:
-            pass
         self.process.join(2)
         self.kill()
 

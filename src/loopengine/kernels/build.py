@@ -28,6 +28,7 @@ and loads the winner's (identical) one.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import importlib.util
@@ -230,10 +231,8 @@ def _compile(source: Path, key: str, entry: Path) -> None:
             os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):
             entry.rmdir()  # only when empty: a failed first build leaves nothing behind
-        except OSError:
-            pass
 
 
 def _import_verified(data: bytes, name: str):

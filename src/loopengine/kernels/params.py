@@ -57,6 +57,15 @@ def _python_model(fn):
     return create_model("KernelParams", __config__=config, **fields)
 
 
+def _reporter(source: Path | str, table: str):
+    """where(name, expected) raises the one-line ConfigError for key kernel.<table>.<name>."""
+
+    def where(name: str, expected: str) -> None:
+        raise ConfigError(source, f"kernel.{table}.{name}", expected)
+
+    return where
+
+
 def check_kernel_params(kernel: Kernel | None, tables: dict[str, dict[str, Any]], source: Path | str) -> None:
     """tables: {"params": {...}, "elite_params": {...}} as in the task file."""
     if kernel is None:
@@ -64,9 +73,7 @@ def check_kernel_params(kernel: Kernel | None, tables: dict[str, dict[str, Any]]
     from loopengine.kernels.build import CppKernel
 
     for table, params in tables.items():
-        def where(name: str, expected: str) -> None:
-            raise ConfigError(source, f"kernel.{table}.{name}", expected)
-
+        where = _reporter(source, table)
         if isinstance(kernel.fn, CppKernel):
             _check_cpp(kernel.name, kernel.fn.info, params, where)
             continue

@@ -172,7 +172,7 @@ class Transformer(nn.Module):
         for start, row in zip(given.tolist(), out.tolist()):
             answer = [tok - N_SPECIAL for tok in start]
             for tok in row:
-                if tok == EOS or tok == PAD:
+                if tok in (EOS, PAD):
                     break
                 answer.append(tok - N_SPECIAL)
             rows.append(answer)

@@ -15,7 +15,7 @@ import errno
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from loopengine.errors import ArchiveError
@@ -63,8 +63,6 @@ def run_lock(run_dir: Path, command: str) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        with suppress(FileNotFoundError):
             path.unlink()  # while still holding it: a waiter then sees a replaced file and retries
-        except FileNotFoundError:
-            pass
         os.close(fd)

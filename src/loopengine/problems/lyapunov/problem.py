@@ -365,7 +365,7 @@ class Lyapunov(Problem):
         cert_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.perf_counter() + self.settings.certify_seconds
         rows, counts = [], {GAS: 0, STABLE: 0, PLAUSIBLE: 0, REJECTED: 0, "none found": 0}
-        for t, (name, prompt) in enumerate(self.targets):
+        for t, (name, _prompt) in enumerate(self.targets):
             f = self.exact_systems[t]  # never the float row: the certificate is for the typed system
             n = len(f)
             system_text = "; ".join(poly_text(eq) for eq in f)
