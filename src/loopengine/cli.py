@@ -160,7 +160,8 @@ def export(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="first run directory")],
     run_b: Annotated[Path, typer.Argument(help="second run directory")],
-    out: Annotated[Path | None, typer.Option(help="PNG of best score against wall time")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write a PNG of the two runs (best score against wall time, "
+                                                  "or targets solved per generation) to this file")] = None,
 ) -> None:
     """Two runs side by side."""
     from loopengine.inspection.compare import compare_runs

@@ -108,6 +108,8 @@ def generation_lines(metrics: dict[str, Any]) -> list[str]:
         f"best {fmt(metrics.get('best_ever'))}" + (f"/{fmt(known)}" if known is not None else ""),
         f"med {fmt(metrics.get('median'))}",
     ]
+    if metrics.get("best_ever") is None and known is None:  # judged per target (see the note), not by a best
+        del scores[2]
     diversity = [
         f"valid {percent(metrics.get('valid_fraction'))}" + sampled_valid(metrics),
         f"uniq {percent(metrics.get('unique_fraction'))}",

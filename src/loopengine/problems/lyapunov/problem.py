@@ -346,6 +346,7 @@ class Lyapunov(Problem):
             out[f"{name}_valid_fraction"] = float(np.mean((stats[:, 0] == 0) & (nterms > 0)))
         out["targets_found"] = self.targets_found()
         out["targets"] = len(self.targets)
+        out["progress_note"] = f"targets {out['targets_found']}/{len(self.targets)} pass the sampler"
         return out
 
     def targets_found(self) -> int:
@@ -469,7 +470,8 @@ class Lyapunov(Problem):
 SHORT_STATUS = {GAS: "GAS", STABLE: "stable", PLAUSIBLE: "plausible", REJECTED: "rejected", "none found": "none"}
 STATUS_LEGEND = ("GAS = globally asymptotically stable, stable = globally stable (V' <= 0 only): both proven by "
                  "exact rational SOS certificates; plausible = the solver found one but the exact check failed; "
-                 "rejected = no proof (the V found fails); none = no candidate passed the sampler")
+                 "rejected = the best V found has no proof (it failed the sampler or the SOS check); "
+                 "none = no candidate V was found")
 
 
 def _rank(status: str) -> int:
