@@ -296,6 +296,9 @@ def raw_vs_searched(run: Run, path: Path) -> Path | None:
     ax.set_xlabel("generation")
     ax.set_title(f"{run.name}: raw samples against searched", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=2)
+    ax.set_xlim(gens[0] - 0.7, gens[-1] + 0.7)
+    if len(gens) <= 12:
+        ax.set_xticks(gens)
     integer_axes(ax)
     if scores:
         right = axes[1]

@@ -95,7 +95,8 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     if run.headline:
         console.print(f"[bold]{escape(run.headline)}[/]", highlight=False, soft_wrap=True)
     head = (f"[bold]{escape(run.name)}[/] (problem {escape(run.problem)})  {escape(str(run.path))}\n"
-            f"generations: {len(run.generations)}  best ever: {render.fmt(last.get('best_ever'))}")
+            f"generations: {len(run.generations)}"
+            + ("" if last.get("best_ever") is None else f"  best ever: {render.fmt(last.get('best_ever'))}"))
     if last.get("best_known") is not None:
         head += f"  best known: {render.fmt(last['best_known'])}  gap: {render.fmt(last.get('gap'))}"
     console.print(head, highlight=False)
