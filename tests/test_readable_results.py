@@ -10,6 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -111,7 +112,8 @@ def test_headline_in_run_show_report_and_compare(c4_run, tmp_path):
     shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("model.pt"))
     out = ok("compare", run_dir, other)
     assert out.splitlines()[0].endswith(headline)
-    assert not list(tmp_path.glob("*.png")) and not list(run_dir.parent.glob("*.png"))  # nothing unasked
+    for folder in (tmp_path, run_dir.parent, Path.cwd()):  # nothing written unasked
+        assert not list(folder.glob("compare_*.png")), folder
 
 
 def test_problem_headlines():
@@ -150,17 +152,24 @@ def test_main_job_export_show_and_api(lyapunov_run):
     assert '"object"' in ok("export", run_dir, "--format", "json", "--best", "2", "--raw")
     shown = json.loads(ok("show", run_dir, "--json"))
     assert shown["results"] == json.loads(json.dumps(summary["results"]))
-    # candidates proven in certificates/ are not called "sample-checked" (their system is
-    # written from the integer-scaled row, the certificate's from the typed one)
-    proven = {r["V"] for r in records if r["status"] == "globally asymptotically stable"}
+    # candidates proven in certificates/ are not called "sample-checked": their system column
+    # is written from the integer-scaled row, the certificate's system from the typed one
+    from loopengine.inspection.render import Certificates
+
+    certs = Certificates(run_dir)
+    proven = [json.loads(p.read_text()) for p in certificates]
+    proven = [d for d in proven if d["status"] == "globally asymptotically stable"]
     assert proven
+    for data in proven:
+        assert certs.of(data["archived_system"], data["V"], 0) == "globally asymptotically stable (exact SOS check)"
 
     view = loopengine.open_run(run_dir)
     assert view.headline == summary["headline"]
     assert list(view.generations["generation"]) == [0]
-    assert view.generations.loc[0, "train_losses"] and len(view.generations.loc[0, "train_losses"]) == 10
+    assert len(view.generations.loc[0, "train_losses"]) == 10
     assert set(view.candidates["generation"]) == {0}
-    assert len(view.results) == 10 and set(view.results["status"]) <= {
+    assert len(view.results) == 10
+    assert set(view.results["status"]) <= {
         "globally asymptotically stable", "globally stable", "numerically plausible", "rejected", "none found"}
 
 
@@ -225,8 +234,10 @@ def test_the_generation_line_fits_80_columns():
                "progress_note": "acc 94.6%/95.0% gcds 25"}
     lines = generation_lines(metrics)
     assert all(len(line) <= 80 for line in lines)
-    assert "H 3.5" in " ".join(lines) and "T 0.8->0.88" in " ".join(lines)
-    assert "H = token entropy" in LEGEND and "T = sampling temperature" in LEGEND
+    assert "H 3.5" in " ".join(lines)
+    assert "T 0.8->0.88" in " ".join(lines)
+    assert "H = token entropy" in LEGEND
+    assert "T = sampling temperature" in LEGEND
 
 
 def test_ctrl_c_names_the_run_directory():
@@ -242,7 +253,7 @@ def test_ctrl_c_names_the_run_directory():
 
     saved, cli.err_console = cli.err_console, console
     try:
-        with pytest.raises(Exception) as exc:
+        with pytest.raises(typer.Exit) as exc:
             interrupted()
     finally:
         cli.err_console = saved

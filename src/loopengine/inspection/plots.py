@@ -255,7 +255,7 @@ def training_loss(run: Run, path: Path) -> Path | None:
     ax = fig.add_subplot()
     if any(steps):
         start = 0
-        for g, losses in zip(run.generations, steps):
+        for losses in steps:
             if losses:
                 ax.plot(np.arange(start, start + len(losses)), losses, color="tab:blue", linewidth=0.8)
                 ax.axvline(start, color="grey", linestyle=":", linewidth=0.6)

@@ -21,6 +21,7 @@ pre { line-height: 1.0; font-size: 0.8em; }
 img { max-width: 100%; }
 .headline { font-size: 1.3em; font-weight: bold; }
 .legend { color: #555; font-size: 0.85em; }
+th.formula { text-align: left; }
 td.formula { text-align: left; font-family: monospace; word-break: break-word; max-width: 28em; }
 """
 
@@ -65,8 +66,9 @@ def html_page(run: Run, images: list[Path]) -> str:
              f"<h1>{e(run.name)}</h1>",
              f"<p class='headline'>{e(run.headline)}</p>" if run.headline else "",
              f"<p>problem <b>{e(run.problem)}</b> &middot; run directory <code>{e(str(run.path))}</code> &middot; "
-             f"{len(run.generations)} complete generations &middot; "
-             f"best ever <b>{e(render.fmt(last.get('best_ever')))}</b>"
+             f"{len(run.generations)} complete generations"
+             + ("" if last.get("best_ever") is None
+                else f" &middot; best ever <b>{e(render.fmt(last['best_ever']))}</b>")
              + (f" &middot; best known {e(render.fmt(last['best_known']))}"
                 if last.get("best_known") is not None else "")
              + "</p>"]
@@ -133,7 +135,7 @@ def candidates_section(run: Run) -> str:
 
 def html_table(columns: list[str], rows: list[list[str]], formula_cells: bool = False) -> str:
     e = html.escape
-    cell = "<td class='formula'>" if formula_cells else "<td>"
-    head = "<tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>" if columns else ""
+    cell, th = ("<td class='formula'>", "<th class='formula'>") if formula_cells else ("<td>", "<th>")
+    head = "<tr>" + "".join(f"{th}{e(c)}</th>" for c in columns) + "</tr>" if columns else ""
     body = "".join("<tr>" + "".join(f"{cell}{e(str(v))}</td>" for v in r) + "</tr>" for r in rows)
     return f"<table>{head}{body}</table>"

@@ -60,7 +60,7 @@ def print_table(console: Console, title: str, columns: list[str], rows: list[lis
 def folding_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    for i, col in enumerate(columns):
+    for col in columns:
         table.add_column(escape(col), justify="left", overflow="fold")
     for row in rows:
         table.add_row(*[escape(v) for v in row])

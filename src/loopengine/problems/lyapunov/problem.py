@@ -329,7 +329,8 @@ class Lyapunov(Problem):
 
     def describe_best(self, pool: Pool, index: int) -> str:
         cols = self.human_columns(pool.take(np.array([index])))
-        return f"system: x' = [{cols['system'][0]}]\nV = {cols['V'][0]}\n(sample-checked so far; the exact SOS verdicts are in certificates/ once the run ends)"
+        return (f"system: x' = [{cols['system'][0]}]\nV = {cols['V'][0]}\n"
+                "(sample-checked so far; the exact SOS verdicts are in certificates/ once the run ends)")
 
     def model_metrics(self, generate, rng: np.random.Generator) -> dict[str, Any]:
         """Greedy accuracy (no local search) on held-out backward systems and on the targets."""
