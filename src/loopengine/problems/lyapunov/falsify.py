@@ -109,13 +109,13 @@ def evaluate(p, point) -> object:
     return total
 
 
-def counterexample(v, f, n: int) -> dict | None:
+def counterexample(v, f, n: int, sampled: int = 2000) -> dict | None:
     """A rational point x != 0 where V(x) <= 0 or V'(x) = grad V . f(x) > 0, evaluated exactly,
     or None when none of the tried points shows one (that proves nothing either way)."""
     from loopengine.problems.lyapunov.polynomials import lie_derivative
 
     vdot = lie_derivative(v, f)
-    for points in (_simple_points(n), _sampled_points(n)):
+    for points in (_simple_points(n), _sampled_points(n, sampled)):
         for point in points:
             value = evaluate(v, point)
             if value <= 0:

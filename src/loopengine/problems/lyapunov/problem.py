@@ -29,7 +29,7 @@ from loopengine.problems.lyapunov import tokens as T
 from loopengine.problems.lyapunov import v_search
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
 from loopengine.problems.lyapunov.certificate import GAS, PLAUSIBLE, REJECTED, STABLE, certify
-from loopengine.problems.lyapunov.falsify import check, sample_points
+from loopengine.problems.lyapunov.falsify import check, counterexample, describe_counterexample, sample_points
 from loopengine.problems.lyapunov.forward import forward_system
 from loopengine.problems.lyapunov.polynomials import (
     Layout,
@@ -382,6 +382,10 @@ class Lyapunov(Problem):
                 violations = int(check(row[None], self.eval_points)[0, 0])
                 if violations:
                     cert = {"status": REJECTED, "reason": f"{violations} sample points violate V > 0 or V' <= 0"}
+                    found = counterexample(v, f, n, sampled=500)
+                    if found is not None:  # exact, at a short rational point a reader can check
+                        cert["reason"] += f"; {describe_counterexample(found)}"
+                        cert["counterexample"] = found
                 elif time.perf_counter() > deadline:
                     cert = {"status": PLAUSIBLE, "reason": "passed the sampler; SOS budget exhausted"}
                 else:
