@@ -106,6 +106,8 @@ def resume(
                                                         "task.toml names (see docs/trust.md)")] = False,
 ) -> None:
     """Continue a run from its last complete generation."""
+    if not quiet:  # before the heavy imports below
+        err_console.print(f"resume {escape(str(run_dir))}", highlight=False, soft_wrap=True)
     from loopengine.session import resume_run
 
     summary = resume_run(run_dir, generations, quiet=quiet, trust=trust)

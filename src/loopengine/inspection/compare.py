@@ -82,9 +82,15 @@ def outcome_rows(a: Run, b: Run) -> list[list[str]]:
     def last(key: str, show=render.fmt):
         return lambda r: show(r.last.get(key))
 
+    def proven(r: Run) -> str:
+        s = r.summary or {}
+        return f"{s['certified']}/{s['targets']}" if "certified" in s and "targets" in s else "-"
+
+    targets = [row("targets proven", proven)] if plots.judged_by_targets(a) or plots.judged_by_targets(b) else []
     return [
         row("problem", lambda r: r.problem),
         row("generations", lambda r: str(len(r.generations))),
+        *targets,
         row("best ever", last("best_ever")),
         row("best known", last("best_known")),
         row("gap to best known", last("gap")),
