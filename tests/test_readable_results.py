@@ -108,6 +108,9 @@ def test_headline_in_run_show_report_and_compare(c4_run, tmp_path):
     ok("report", run_dir, "--out", tmp_path / "rep")
     page = (tmp_path / "rep" / "report.html").read_text()
     assert page.index(headline) < page.index("<h2>")  # the top of the report
+    for name in ("best.png", "best_graph.png", "training_loss.png", "raw_vs_searched.png"):
+        assert f"src='{name}'" in page
+        assert (tmp_path / "rep" / name).stat().st_size > 5000, name
     other = tmp_path / "other"
     shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("model.pt"))
     out = ok("compare", run_dir, other)
@@ -162,6 +165,11 @@ def test_main_job_export_show_and_api(lyapunov_run):
     assert proven
     for data in proven:
         assert certs.of(data["archived_system"], data["V"], 0) == "globally asymptotically stable (exact SOS check)"
+
+    page = Path(ok("report", run_dir).split("report: ")[-1].replace("\n", "")).read_text()
+    assert page.index(summary["headline"]) < page.index("Lyapunov functions") < page.index("<h2>Plots")
+    assert "src='targets.png'" in page
+    assert "scores.png" not in page  # a score near -0.002 means nothing to a reader of this problem
 
     view = loopengine.open_run(run_dir)
     assert view.headline == summary["headline"]
