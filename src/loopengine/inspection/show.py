@@ -99,6 +99,9 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
             + ("" if last.get("best_ever") is None else f"  best ever: {render.fmt(last.get('best_ever'))}"))
     if last.get("best_known") is not None:
         head += f"  best known: {render.fmt(last['best_known'])}  gap: {render.fmt(last.get('gap'))}"
+    best_files = sorted(run.path.glob("best.*"))
+    if best_files:  # the best object in full, in a file other tools read
+        head += "\nbest object in full: " + ", ".join(escape(p.name) for p in best_files) + " (in the run directory)"
     console.print(head, highlight=False)
     if run.summary and isinstance(run.summary.get("table"), dict):  # the results first
         print_spec(console, run.summary["table"], run.path)
