@@ -2,7 +2,7 @@
 
     import loopengine
     run = loopengine.run("tasks/lyapunov.toml", generations=1, problem={"certify_seconds": 30})
-    run.headline        # '11/14 targets proven (11 GAS, 0 stable, 3 rejected) in 47 s'
+    run.headline        # '11/14 targets proven (11 GAS, 0 stable, 3 rejected) in 96 s'
     run.results         # one row per target: name, system, V, status, certificate
     run.generations     # one row per generation (metrics.json, nested keys as "timings.total")
     run.candidates      # every archived candidate of every generation
@@ -63,7 +63,9 @@ class RunView:
     def generations(self) -> pd.DataFrame:
         """One row per complete generation, indexed by generation; nested metrics flattened
         ("timings.total", "model.accuracy"); per-step losses as a list in "train_losses"."""
-        return pd.json_normalize(self._run.metrics).set_index("generation", drop=False)
+        frame = pd.json_normalize(self._run.metrics)
+        frame.index = frame["generation"].to_numpy()  # unnamed: "generation" stays an unambiguous column
+        return frame
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
