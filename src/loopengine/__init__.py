@@ -42,3 +42,13 @@ def include_dir():
             return path
     raise FileNotFoundError("loopengine's C++ headers are not installed (looked in: "
                             + ", ".join(str(p) for p in candidates) + "); reinstall loopengine")
+
+
+def __getattr__(name: str):
+    """`loopengine.run` and `loopengine.open_run` (inspection/api.py), imported on first use so
+    that `import loopengine` stays light (no torch)."""
+    if name in ("run", "open_run", "RunView"):
+        from loopengine.inspection import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'loopengine' has no attribute {name!r}")

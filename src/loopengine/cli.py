@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from loopengine.errors import ArchiveError, ConfigError
@@ -65,9 +64,11 @@ def user_errors(fn):
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             # a kernel that crashed its worker is a bug in the kernel, not a mistake in a file: exit 1
             raise typer.Exit(1 if isinstance(exc, KernelCrashed) else 2) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted:[/] every finished generation is on disk; "
-                              "continue with `loopengine resume RUN_DIR`")
+        except KeyboardInterrupt as exc:
+            where = getattr(exc, "run_dir", None)  # session.RunInterrupted names the run
+            target = escape(str(where)) if where is not None else "RUN_DIR"
+            err_console.print(f"[yellow]interrupted:[/] every finished generation is on disk; "
+                              f"continue with `loopengine resume {target}`", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -89,25 +90,31 @@ def options(
     """Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune."""
 
 
-def print_table(spec: dict) -> None:
-    table = Table(title=spec.get("title"))
-    for col in spec["columns"]:
-        table.add_column(str(col))
-    for row in spec["rows"]:
-        table.add_row(*[str(v) for v in row])
-    console.print(table)
-
-
 def print_summary(run_dir: Path, summary: dict) -> None:
+    """The problem's table, the run directory, and last the headline (what the run achieved)."""
+    from loopengine.inspection.tables import print_spec
+
     if "table" in summary:
-        print_table(summary["table"])
-    best, known = summary.get("best_ever"), summary.get("best_known")
-    line = f"run: {run_dir}  generations: {summary.get('generations')}"
-    if best is not None:  # conditional problems judge per target (see the table), not by one best
-        line += f"  best: {best}"
-    if known is not None:
-        line += f"  best known: {known}"
-    console.print(line, highlight=False)
+        print_spec(console, summary["table"], run_dir)
+    console.print(f"run: {escape(str(run_dir))}  generations: {summary.get('generations')}", highlight=False,
+                  soft_wrap=True)
+    headline = summary.get("headline")
+    if headline:
+        console.print(f"[bold]{escape(headline)}[/]", highlight=False, soft_wrap=True)
+
+
+def announce(task_file: Path, overrides: list[str], quiet: bool) -> None:
+    """The first line, before the heavy imports (torch, the kernels): where the run goes and
+    what it will do. Reading the task here also reports a bad task file at once."""
+    from loopengine.config import load_task
+
+    task, _ = load_task(task_file, overrides)
+    t = task.task
+    if not quiet:
+        model = "search only" if not task.model.enabled else f"model {task.model.layers}x{task.model.width}"
+        err_console.print(f"run {Path(t.out) / f'{t.name}-{t.seed}'}: {t.problem}, {t.generations} generations, "
+                          f"{task.loop.samples_per_generation} samples each, {model}, seed {t.seed}",
+                          highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -121,8 +128,6 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
 ) -> None:
     """Start a run from a task file."""
-    from loopengine.session import start_run
-
     overrides = list(set_ or [])
     if generations is not None:
         overrides.append(f"task.generations={generations}")
@@ -130,6 +135,9 @@ def run(
         overrides.append(f"task.seed={seed}")
     if out is not None:
         overrides.append(f"task.out={str(out)!r}")
+    announce(task_file, overrides, quiet)
+    from loopengine.session import start_run
+
     run_dir, summary = start_run(task_file, overrides, quiet=quiet)
     print_summary(run_dir, summary)
 
@@ -144,6 +152,8 @@ def resume(
                                                         "task.toml names (see docs/trust.md)")] = False,
 ) -> None:
     """Continue a run from its last complete generation."""
+    if not quiet:  # before the heavy imports below
+        err_console.print(f"resume {escape(str(run_dir))}", highlight=False, soft_wrap=True)
     from loopengine.session import resume_run
 
     summary = resume_run(run_dir, generations, quiet=quiet, trust=trust)
@@ -184,11 +194,13 @@ def export(
     best: Annotated[int, typer.Option(help="how many of the best candidates")] = 10,
     format_: Annotated[str, typer.Option("--format", help="graph6 | json | sympy")] = "json",
     out: Annotated[Path | None, typer.Option(help="file to write (default: standard output)")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="the best candidates with their raw arrays, not the "
+                                                    "problem's results (e.g. one record per target system)")] = False,
 ) -> None:
-    """Export the best candidates for other tools."""
+    """Export a run's results (or with --raw its best candidates) for other tools."""
     from loopengine.inspection.export import export_best
 
-    export_best(run_dir, best, format_, out, console=console)
+    export_best(run_dir, best, format_, out, console=console, raw=raw)
 
 
 @app.command()
@@ -196,7 +208,8 @@ def export(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="first run directory")],
     run_b: Annotated[Path, typer.Argument(help="second run directory")],
-    out: Annotated[Path | None, typer.Option(help="PNG of best score against wall time")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write a PNG of the two runs (best score against wall time, "
+                                                  "or targets solved per generation) to this file")] = None,
 ) -> None:
     """Two runs side by side."""
     from loopengine.inspection.compare import compare_runs

@@ -144,6 +144,7 @@ class Loop:
               progress: RunProgress) -> float:
         t = self.task.train
         steps = t.first_steps if g == 0 else t.steps
+        self.step_losses: list[float] = []
         if self.model is None or steps == 0:
             return float("nan")
         sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
@@ -152,8 +153,13 @@ class Loop:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(g)
         progress.phase(g, "training", total=steps)
+
+        def on_step(step: int, loss: float) -> None:
+            self.step_losses.append(round(loss, 5))  # metrics.json "train_losses": the report's loss curve
+            progress.advance(1, "steps")
+
         return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
-                           on_step=lambda s, loss: progress.advance(1, "steps"))
+                           on_step=on_step)
 
     def lr(self, g: int) -> float:
         t = self.task.train
@@ -220,6 +226,7 @@ class Loop:
             "temperature": temperature,
             "next_temperature": self.state.temperature,
             "train_loss": loss,
+            "train_losses": self.step_losses,
             "train_lr": None if self.model is None else self.lr(g),
             "elapsed": self.state.elapsed,
             "timings": timings,

@@ -5,6 +5,7 @@ directory's lock (runlock.py) while they write; code a received task.toml names 
 only with --trust (trust.py), and checkpoints load weights-only (checkpoint.py)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from loopengine.learn.transfer import warm_start
 from loopengine.loop import Loop, derived_seed, reached_best_known
 from loopengine.problems import make_problem
 from loopengine.problems.base import Problem
+from loopengine.progress import FinalizeProgress
 from loopengine.rundir import archive
 from loopengine.rundir.checkpoint import CheckpointFormatError
 from loopengine.rundir.lock import run_lock
@@ -79,13 +81,34 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
 def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
     """The problem's final judgement and summary.json: on the last generation's candidates,
     or on the elites when this call ran no generation (resuming a run that had finished)."""
+    start = time.perf_counter()
     final_pool = loop.last_pool or loop.state.elites.pool
-    summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
+    with FinalizeProgress(loop.problem, quiet=loop.quiet):
+        summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
     summary = {"generations": len(archive.complete_generations(run_dir)),
                "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(),
-               "best_known_reached_at_generation": first_generation_at_best_known(run_dir), **summary}
+               "best_known_reached_at_generation": first_generation_at_best_known(run_dir),
+               # wall time of the generations (over all resumes) and of this finalize
+               "seconds": round(loop.state.elapsed + time.perf_counter() - start, 1), **summary}
+    summary["headline"] = loop.problem.headline(summary)
     archive.write_json(run_dir / "summary.json", summary)
     return summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: carries the run directory, so the message names what to resume."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+def run_interruptible(loop: Loop, run_dir: Path, generations: int) -> dict[str, Any]:
+    try:
+        loop.run(generations)
+        return finish(loop, run_dir)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None
 
 
 def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
@@ -95,8 +118,7 @@ def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tup
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
     with run_lock(run_dir, "run"):
         archive.create_run(run_dir, raw, task_dir)
-        loop.run(task.task.generations)
-        return run_dir, finish(loop, run_dir)
+        return run_dir, run_interruptible(loop, run_dir, task.task.generations)
 
 
 def check_trusted(source: Path, raw: dict[str, Any], task_dir: Path, trust: bool, action: str) -> None:
@@ -136,5 +158,4 @@ def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trus
             path = run_dir / archive.gen_name(done[-1]) / "model.pt"
             raise ArchiveError(f"cannot resume from {path}: not a loopengine checkpoint of this run "
                                f"({type(exc).__name__}: {exc})") from None
-        loop.run(generations or task.task.generations)
-        return finish(loop, run_dir)
+        return run_interruptible(loop, run_dir, generations or task.task.generations)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from rich.console import Console
+from rich.markup import escape
 
 from loopengine.errors import ArchiveError
 from loopengine.inspection import plots, render
@@ -15,26 +16,56 @@ from loopengine.inspection.runs import Run, open_run
 from loopengine.inspection.show import rich_table
 
 
-def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, console: Console | None = None) -> Path:
+def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, console: Console | None = None) -> Path | None:
+    """Print the two runs side by side; with `out`, also write a PNG there (nothing is
+    written otherwise)."""
     console = console or Console()
     a, b = open_run(run_a), open_run(run_b)
     if a.path.resolve() == b.path.resolve():
         raise ArchiveError(f"compare needs two different runs; both are {a.path}")
+    labels = run_labels(a, b)
+    for run, label in zip((a, b), labels):  # the headlines first: what each run achieved
+        console.print(f"[bold]{escape(label)}:[/] {escape(run.headline or 'no result yet')}", highlight=False,
+                      soft_wrap=True)
     for run in (a, b):
         for warning in run.warnings:
             console.print(f"[yellow]warning:[/] {run.path}: {warning}", highlight=False)
-    labels = run_labels(a, b)
     console.print(rich_table("Runs side by side", ["", *labels], outcome_rows(a, b)))
     diffs = setting_differences(a.task, b.task)
     if diffs:
         console.print(rich_table("Task settings that differ", ["key", *labels], diffs))
-    path = Path(out) if out is not None else a.path.parent / f"compare_{a.path.name}_vs_{b.path.name}.png"
+    if out is None:
+        return None
+    path = Path(out)
     if path.is_dir():
         raise ArchiveError(f"--out {path} is a directory; give a .png file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    best_vs_time_png(a, b, labels, path)
+    if plots.judged_by_targets(a) and plots.judged_by_targets(b):
+        targets_png(a, b, labels, path)
+    else:
+        best_vs_time_png(a, b, labels, path)
     console.print(f"plot: {path}", highlight=False)
     return path
+
+
+def targets_png(a: Run, b: Run, labels: list[str], path: Path) -> Path:
+    """Targets with a V passing the sampler per generation, and each run's proven count."""
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.add_subplot()
+    for run, label, color in ((a, labels[0], "tab:blue"), (b, labels[1], "tab:orange")):
+        found = [float((m.get("model") or {}).get("targets_found", np.nan)) for m in run.metrics]
+        ax.plot(run.generations, found, marker="o", color=color, label=f"{label}: passing the sampler")
+        proven = (run.summary or {}).get("certified")
+        if proven is not None:
+            ax.plot([run.generations[-1]], [proven], marker="*", markersize=14, linestyle="none", color=color,
+                    label=f"{label}: proven at the end ({proven})")
+    ax.set_title("targets solved per generation", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("targets")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    plots.integer_axes(ax)
+    return plots.save(fig, path)
 
 
 def run_labels(a: Run, b: Run) -> list[str]:
@@ -51,9 +82,15 @@ def outcome_rows(a: Run, b: Run) -> list[list[str]]:
     def last(key: str, show=render.fmt):
         return lambda r: show(r.last.get(key))
 
+    def proven(r: Run) -> str:
+        s = r.summary or {}
+        return f"{s['certified']}/{s['targets']}" if "certified" in s and "targets" in s else "-"
+
+    targets = [row("targets proven", proven)] if plots.judged_by_targets(a) or plots.judged_by_targets(b) else []
     return [
         row("problem", lambda r: r.problem),
         row("generations", lambda r: str(len(r.generations))),
+        *targets,
         row("best ever", last("best_ever")),
         row("best known", last("best_known")),
         row("gap to best known", last("gap")),

@@ -186,3 +186,155 @@ def model_metrics(run: Run, path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     integer_axes(ax)
     return save(fig, path)
+
+
+# ---- what the problem is judged on --------------------------------------------------------
+
+def judged_by_targets(run: Run) -> bool:
+    """Conditional problems with a list of targets (Lyapunov: systems) are judged on how many
+    they solve, not on one best score."""
+    return any("targets_found" in (m.get("model") or {}) for m in run.metrics) or run.results is not None
+
+
+def targets_per_generation(run: Run, path: Path) -> Path | None:
+    """Targets with a V that passes the sampler, per generation, and how many the run proved."""
+    found = np.array([float((m.get("model") or {}).get("targets_found", np.nan)) for m in run.metrics])
+    total = next(((m.get("model") or {}).get("targets") for m in run.metrics if (m.get("model") or {}).get("targets")),
+                 None) or (run.summary or {}).get("targets")
+    proven = (run.summary or {}).get("certified")
+    if not np.isfinite(found).any() and proven is None:
+        return None
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    gens = _gens(run)
+    if np.isfinite(found).any():
+        ax.plot(gens, found, marker="o", color="tab:blue", label="targets with a V passing the sampler")
+    if proven is not None:
+        ax.plot([gens[-1]], [proven], marker="*", markersize=14, linestyle="none", color="tab:green",
+                label=f"proven by exact SOS at the end ({proven})")
+    if total:
+        ax.axhline(total, color="tab:red", linestyle="--", linewidth=1, label=f"targets ({total})")
+        ax.set_ylim(-0.3, total + 0.8)
+    ax.set_title(f"{run.name}: targets solved per generation", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("targets")
+    ax.set_xlim(gens[0] - 0.5, gens[-1] + 0.5)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_axes(ax)
+    return save(fig, path)
+
+
+def best_per_generation(run: Run, path: Path) -> Path | None:
+    """Optimisation: the best score so far and of each generation, against the best known."""
+    ever, best = _series(run, "best_ever"), _series(run, "best")
+    if not np.isfinite(ever).any() and not np.isfinite(best).any():
+        return None
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    gens = _gens(run)
+    ax.plot(gens, ever, marker="o", color="black", label="best so far")
+    if np.isfinite(best).any():
+        ax.plot(gens, best, linestyle="none", marker="x", color="tab:blue", label="best of the generation")
+    _best_known_line(ax, run)
+    ax.set_title(f"{run.name}: best score per generation", fontsize=10)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("score")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    integer_axes(ax, run)
+    return save(fig, path)
+
+
+def training_loss(run: Run, path: Path) -> Path | None:
+    """The loss of every training step, generation after generation (dotted lines between
+    generations); the per-generation mean where the run recorded no steps (older runs)."""
+    steps = [m.get("train_losses") or [] for m in run.metrics]
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.add_subplot()
+    if any(steps):
+        start = 0
+        for losses in steps:
+            if losses:
+                ax.plot(np.arange(start, start + len(losses)), losses, color="tab:blue", linewidth=0.8)
+                ax.axvline(start, color="grey", linestyle=":", linewidth=0.6)
+                start += len(losses)
+        ax.set_xlabel("training step (dotted: a new generation begins)")
+    else:
+        mean = _series(run, "train_loss")
+        if not np.isfinite(mean).any():
+            plt_close(fig)
+            return None
+        ax.plot(_gens(run), mean, marker="o", color="tab:blue")
+        ax.set_xlabel("generation (mean loss of its last steps)")
+        integer_axes(ax)
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_title(f"{run.name}: training loss", fontsize=10)
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def raw_vs_searched(run: Run, path: Path) -> Path | None:
+    """What the model sampled against what local search made of it, per generation: the
+    share that passes the verifier (and the best score, for optimisation problems)."""
+    sampled = [i for i, m in enumerate(run.metrics) if m.get("samples")]
+    if not sampled:
+        return None
+    gens = _gens(run)[sampled]
+    raw_valid = _series(run, "sample_valid_fraction")[sampled]
+    valid = _series(run, "valid_fraction")[sampled]
+    scores = not judged_by_targets(run) and np.isfinite(_series(run, "sample_best")[sampled]).any()
+    fig = Figure(figsize=(8, 3.6))
+    axes = fig.subplots(1, 2) if scores else [fig.add_subplot()]
+    ax = axes[0]
+    width = 0.38
+    ax.bar(gens - width / 2, raw_valid, width, label="model samples, as sampled", color="tab:orange")
+    ax.bar(gens + width / 2, valid, width, label="after local search", color="tab:blue")
+    ax.set_ylim(0, 1.25)
+    ax.set_ylabel("share passing the verifier")
+    ax.set_xlabel("generation")
+    ax.set_title(f"{run.name}: raw samples against searched", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    ax.set_xlim(gens[0] - 0.7, gens[-1] + 0.7)
+    if len(gens) <= 12:
+        ax.set_xticks(gens)
+    integer_axes(ax)
+    if scores:
+        right = axes[1]
+        right.plot(gens, _series(run, "sample_best")[sampled], marker="o", color="tab:orange", label="best sample")
+        right.plot(gens, _series(run, "best")[sampled], marker="s", color="tab:blue", label="best after search")
+        _best_known_line(right, run)
+        right.set_xlabel("generation")
+        right.set_ylabel("score")
+        right.legend(fontsize=8, loc="lower right")
+        right.grid(alpha=0.3)
+        integer_axes(right, run)
+    return save(fig, path)
+
+
+def best_graph(run: Run, path: Path) -> Path | None:
+    """A drawing of the best graph found (graph problems), vertices on a circle."""
+    import networkx as nx
+
+    from loopengine.inspection.render import parse_graph6
+    from loopengine.inspection.runs import best_over_run
+
+    best = best_over_run(run, 1)
+    if best.empty or "graph6" not in best.columns or not bool(best["valid"].iloc[0]):
+        return None
+    graph = parse_graph6(str(best["graph6"].iloc[0]))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    pos = nx.circular_layout(graph)
+    nx.draw_networkx_edges(graph, pos, ax=ax, width=0.8, edge_color="#456")
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=60, node_color="tab:blue")
+    ax.set_title(f"best graph: {graph.number_of_edges()} edges on {graph.number_of_nodes()} vertices "
+                 f"(generation {int(best['generation'].iloc[0])})", fontsize=10)
+    ax.set_axis_off()
+    return save(fig, path)
+
+
+def plt_close(fig: Figure) -> None:
+    """Figures made with the object API need no pyplot bookkeeping; dropping them is enough."""
+    fig.clear()

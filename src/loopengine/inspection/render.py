@@ -50,11 +50,13 @@ class Certificates:
                 data = json.loads(path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
-            system = str(data.get("system", ""))
-            for tried in data.get("tried", []):
-                self.status[(system, str(tried.get("V")))] = str(tried.get("status"))
-            if data.get("V") not in (None, "-"):
-                self.status.setdefault((system, str(data["V"])), str(data.get("status")))
+            # the typed system, and the system as the candidates' column writes it (scaled to
+            # integer coefficients; runs before archived_system matched only the first)
+            for system in {str(data.get("system", "")), str(data.get("archived_system", data.get("system", "")))}:
+                for tried in data.get("tried", []):
+                    self.status[(system, str(tried.get("V")))] = str(tried.get("status"))
+                if data.get("V") not in (None, "-"):
+                    self.status.setdefault((system, str(data["V"])), str(data.get("status")))
 
     def of(self, system: str, v: str, violations: Any) -> str:
         found = self.status.get((system, v))

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from loopengine.errors import ArchiveError
+from loopengine.problems.base import default_headline
 from loopengine.rundir import archive
 
 # Columns every candidates.parquet has; anything else is a problem's human column.
@@ -72,6 +73,21 @@ class Run:
 
     def best_known(self) -> float | None:
         return self.last.get("best_known")
+
+    @property
+    def headline(self) -> str | None:
+        """The problem's one-line verdict, written into summary.json when the run ended; for a
+        run still going (or written before headlines), its best against the best known so far."""
+        if self.summary and self.summary.get("headline"):
+            return str(self.summary["headline"])
+        line = default_headline({"best_ever": self.last.get("best_ever"), "best_known": self.last.get("best_known")})
+        return None if line is None else f"{line} (after generation {self.generations[-1]}; not finished)"
+
+    @property
+    def results(self) -> list[dict[str, Any]] | None:
+        """Per-target results when the problem judges targets one by one (summary.json)."""
+        found = (self.summary or {}).get("results")
+        return found if isinstance(found, list) else None
 
 
 def human_columns(frame: pd.DataFrame) -> list[str]:

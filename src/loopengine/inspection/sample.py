@@ -40,8 +40,10 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
     rng = np.random.default_rng(seed)
     prompts = problem.target_prompts(rng, count) if problem.conditional else None
     generator = torch.Generator(device=device).manual_seed(seed)
+    # the same decoding constraint as the loop: a C4-free run's model never emits a 4-cycle
+    # there, so sampling it without the constraint would judge a model the run never used
     tokens = sample(model, prompt_tokens(problem, prompts, count), problem.max_answer_tokens(), temperature,
-                    task.sampling.batch_size, generator, device)
+                    task.sampling.batch_size, generator, device, problem.decoding_constraint())
     pool = problem.decode(tokens, prompts)
     problem.evaluate(pool, task.execution.threads)
     pool.extra.update(problem.human_columns(pool))
@@ -54,7 +56,7 @@ def rows(pool: Pool) -> list[dict[str, Any]]:
 
 
 def print_samples(pool: Pool, console: Console, as_json: bool) -> None:
-    from loopengine.inspection.show import rich_table
+    from loopengine.inspection.tables import print_table
 
     out = rows(pool)
     if as_json:
@@ -63,4 +65,4 @@ def print_samples(pool: Pool, console: Console, as_json: bool) -> None:
     columns = ["#", "valid", "score", *pool.extra]
     table = [[str(i), "yes" if r["valid"] else "no", f"{r['score']:g}", *[str(r[k]) for k in pool.extra]]
              for i, r in enumerate(out)]
-    console.print(rich_table(f"{len(out)} samples, {sum(r['valid'] for r in out)} valid", columns, table))
+    print_table(console, f"{len(out)} samples, {sum(r['valid'] for r in out)} valid", columns, table)

@@ -16,6 +16,7 @@ from rich.table import Table
 from loopengine.errors import ArchiveError
 from loopengine.inspection import render
 from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
+from loopengine.inspection.tables import print_spec
 from loopengine.rundir.archive import clean_json, read_format
 from loopengine.rundir.trust import named_code
 
@@ -58,6 +59,8 @@ def summary_json(run: Run, g: int, best: pd.DataFrame) -> dict[str, Any]:
         "archive_format": run.archive_format,
         "complete_generations": run.generations,
         "warnings": run.warnings,
+        "headline": run.headline,
+        "results": run.results,
         "best_ever": last.get("best_ever"),
         "best_known": last.get("best_known"),
         "gap": last.get("gap"),
@@ -89,11 +92,19 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     for warning in run.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     last = run.last
+    if run.headline:
+        console.print(f"[bold]{escape(run.headline)}[/]", highlight=False, soft_wrap=True)
     head = (f"[bold]{escape(run.name)}[/] (problem {escape(run.problem)})  {escape(str(run.path))}\n"
-            f"generations: {len(run.generations)}  best ever: {render.fmt(last.get('best_ever'))}")
+            f"generations: {len(run.generations)}"
+            + ("" if last.get("best_ever") is None else f"  best ever: {render.fmt(last.get('best_ever'))}"))
     if last.get("best_known") is not None:
         head += f"  best known: {render.fmt(last['best_known'])}  gap: {render.fmt(last.get('gap'))}"
+    best_files = sorted(run.path.glob("best.*"))
+    if best_files:  # the best object in full, in a file other tools read
+        head += "\nbest object in full: " + ", ".join(escape(p.name) for p in best_files) + " (in the run directory)"
     console.print(head, highlight=False)
+    if run.summary and isinstance(run.summary.get("table"), dict):  # the results first
+        print_spec(console, run.summary["table"], run.path)
     console.print(rich_table("Generations", *render.generation_table(run)))
     console.print(rich_table("Time per phase (seconds)", *render.timing_table(run)))
     columns, rows = render.model_table(run)
@@ -101,10 +112,6 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
         console.print(rich_table("Model per generation (held-out test set)", columns, rows))
     print_model(run, g, console)
     print_candidates(run, g, best, console)
-    if run.summary and isinstance(run.summary.get("table"), dict):
-        spec = run.summary["table"]
-        console.print(rich_table(spec.get("title", "summary"), [str(c) for c in spec.get("columns", [])],
-                                 [[str(v) for v in r] for r in spec.get("rows", [])]))
 
 
 def print_model(run: Run, g: int, console: Console) -> None:
@@ -138,7 +145,8 @@ def rich_table(title: str, columns: list[str], rows: list[list[str]], show_heade
     table = Table(title=title, show_header=show_header, title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     for i, col in enumerate(columns):
-        table.add_column(escape(col), justify="left" if i == 0 else "right", no_wrap=True)
+        # fold, never cut: a number or a word that does not fit goes on in the next line
+        table.add_column(escape(col), justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*[escape(str(v)) for v in row])
     return table

@@ -160,5 +160,30 @@ class Problem:
 
     def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
         """Called once after the last generation (e.g. certify the best candidates).
-        Returns a summary dict saved to run_dir/summary.json."""
+        Returns a summary dict saved to run_dir/summary.json. A long finalize says how far it
+        is with `self.finalize_progress(...)`."""
         return {}
+
+    def finalize_progress(self, text: str, done: int, total: int) -> None:
+        """How far finalize() is ("certifying fwd1", 9, 14). The session replaces this with a
+        progress bar while finalize runs; by default it is silent."""
+
+    def headline(self, summary: dict[str, Any]) -> str | None:
+        """The one line a user reads first (end of `run`, top of `show`, report and compare),
+        from the run's summary.json. Default: the best score against the best known one."""
+        return default_headline(summary)
+
+
+def default_headline(summary: dict[str, Any]) -> str | None:
+    """"best 127 / best known 127": what an optimisation problem is judged on (None when the
+    run has no verified candidate yet)."""
+    best, known = summary.get("best_ever"), summary.get("best_known")
+    if best is None:
+        return None
+    line = f"best {_number(best)}"
+    return line if known is None else f"{line} / best known {_number(known)}"
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:.6g}"

@@ -194,5 +194,12 @@ class C4Free(Problem):
     def describe_best(self, pool: Pool, index: int) -> str:
         return graph6(pool.objects[index], self.n) + "\n"
 
+    def headline(self, summary: dict) -> str | None:
+        """"127/127 edges, n = 40" (the best graph's edges / the best known count)."""
+        best, known = summary.get("best_ever"), summary.get("best_known")
+        if best is None:
+            return f"no C4-free graph yet, n = {self.n}"
+        return f"{int(best)}" + ("" if known is None else f"/{int(known)}") + f" edges, n = {self.n}"
+
     def best_file_suffix(self) -> str:
         return "g6"

@@ -162,6 +162,14 @@ class IntegerProblem(Problem):
         self.last_metrics = metrics
         return metrics
 
+    def headline(self, summary: dict[str, Any]) -> str | None:
+        """"94.6%, 25 gcds": the final model's held-out accuracy (and what the task adds)."""
+        m = summary.get("metrics") or {}
+        if m.get("accuracy") is None:
+            return None
+        line = f"{100 * m['accuracy']:.1f}%"
+        return line + (f", {m['correct_gcds']} gcds" if m.get("correct_gcds") is not None else "")
+
     def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
         m = self.last_metrics
         if not m:

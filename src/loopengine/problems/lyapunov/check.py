@@ -49,6 +49,15 @@ def check_lyapunov_cli(f: str, v: str, json_out, console) -> int:
         label, _, rest = str(exc).partition(": ")
         raise ConfigError(None, label.split("[")[0], rest or str(exc)) from None
     console.print(f"{cert.status}: {cert.reason}", highlight=False, soft_wrap=True)
+    data = cert.to_json()
+    if not cert.proven:
+        from loopengine.problems.lyapunov.falsify import counterexample, describe_counterexample
+
+        system, lyap = read_check_input(f, v, "--f", "--v")
+        found = counterexample(lyap, system, len(system))
+        if found is not None:  # an exact witness: V is not a Lyapunov function, whatever the SOS solver says
+            data["counterexample"] = found
+            console.print(f"counterexample: {describe_counterexample(found)}", highlight=False, soft_wrap=True)
     if json_out is not None:
-        json_out.write_text(json.dumps(cert.to_json(), indent=1))
+        json_out.write_text(json.dumps(data, indent=1))
     return 0 if cert.proven else 1

@@ -62,3 +62,72 @@ def local_search(objects, prompts, seed, threads, steps: NonNegativeInt = 1000,
     points = sample_points(int(seed), int(objects[0, 1]), per_scale)
     return _core.lyapunov_local_search(objects, points, int(seed) & 0xFFFFFFFFFFFF, threads, int(steps),
                                        float(coef_bound), int(max_terms), float(tol))
+
+
+# ---- a point that shows a V is wrong --------------------------------------------------------
+
+def _simple_points(n: int):
+    """Short rational points first (a person can check them by hand): a small grid for n <= 3,
+    the axes and diagonals otherwise."""
+    from fractions import Fraction
+    from itertools import product
+
+    values = [Fraction(v) for v in (1, -1, 2, -2)] + [Fraction(1, 2), Fraction(-1, 2), Fraction(1, 10),
+                                                       Fraction(-1, 10), Fraction(10), Fraction(-10)]
+    if n <= 3:
+        for point in product([Fraction(0), *values], repeat=n):
+            if any(point):
+                yield point
+        return
+    for i in range(n):
+        for a in values:
+            yield tuple(a if k == i else Fraction(0) for k in range(n))
+            for j in range(i + 1, n):
+                for b in values[:4]:
+                    yield tuple(a if k == i else b if k == j else Fraction(0) for k in range(n))
+
+
+def _sampled_points(n: int, limit: int = 2000):
+    """The falsifier's sample points, rounded to 3 significant digits (then exact rationals)."""
+    from fractions import Fraction
+
+    for row in sample_points(20241011, n, 16)[:limit]:
+        point = tuple(Fraction(float(f"{x:.3g}")) for x in row[:n])
+        if any(point):
+            yield point
+
+
+def evaluate(p, point) -> object:
+    """p(point) exactly (p: {exponents: Fraction}, point: Fractions)."""
+    total = 0
+    for m, c in p.items():
+        term = c
+        for x, e in zip(point, m):
+            if e:
+                term *= x ** e
+        total += term
+    return total
+
+
+def counterexample(v, f, n: int, sampled: int = 2000) -> dict | None:
+    """A rational point x != 0 where V(x) <= 0 or V'(x) = grad V . f(x) > 0, evaluated exactly,
+    or None when none of the tried points shows one (that proves nothing either way)."""
+    from loopengine.problems.lyapunov.polynomials import lie_derivative
+
+    vdot = lie_derivative(v, f)
+    for points in (_simple_points(n), _sampled_points(n, sampled)):
+        for point in points:
+            value = evaluate(v, point)
+            if value <= 0:
+                return {"point": [str(x) for x in point], "V": str(value), "fails": "V(x) <= 0 at x != 0"}
+            rate = evaluate(vdot, point)
+            if rate > 0:
+                return {"point": [str(x) for x in point], "V_dot": str(rate), "fails": "V'(x) > 0"}
+    return None
+
+
+def describe_counterexample(found: dict) -> str:
+    """'V'(x) > 0: V'(x) = 3/4 at x = (1, -1/2)'."""
+    point = "(" + ", ".join(found["point"]) + ")"
+    value = f"V(x) = {found['V']}" if "V" in found else f"V'(x) = {found['V_dot']}"
+    return f"{found['fails']}: {value} at x = {point}"

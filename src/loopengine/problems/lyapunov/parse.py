@@ -39,6 +39,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+ENDS_EARLY = "the expression ends early"
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<var>[A-Za-z_][A-Za-z_0-9]*)"
                     r"|(?P<op>\*\*|[-+*/^()]))")
@@ -85,7 +86,7 @@ class _Parser:
 
     def take(self) -> tuple[str, str, int]:
         if self.i >= len(self.t):
-            raise ParseError("the expression ends early")
+            raise ParseError(ENDS_EARLY)
         self.i += 1
         return self.t[self.i - 1]
 
@@ -232,7 +233,13 @@ def parse_polynomial(text: str, n: int, limits: Limits = DEFAULT_LIMITS) -> Poly
         raise ParseError("empty expression")
     tokens = tokenize(text)
     p = _Parser(tokens, n, limits)
-    tree = p.sum()
+    try:
+        tree = p.sum()
+    except ParseError as exc:
+        if p.i >= len(tokens) and str(exc) == ENDS_EARLY:  # say where, and what came last
+            raise ParseError(f"{ENDS_EARLY}: at position {len(text.rstrip())}, after "
+                             f"{text.rstrip()[-12:]!r} a term is missing") from None
+        raise
     if p.i != len(tokens):
         raise ParseError(f"unexpected {tokens[p.i][1]!r} at position {tokens[p.i][2]}")
     return _expand(tree, n)

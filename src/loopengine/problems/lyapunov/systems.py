@@ -10,7 +10,7 @@ from fractions import Fraction
 from math import lcm
 from pathlib import Path
 
-from loopengine.problems.lyapunov.parse import DEFAULT_LIMITS, Limits, ParseError, parse_polynomial
+from loopengine.problems.lyapunov.parse import DEFAULT_LIMITS, Limits, ParseError, parse_polynomial, variable_count
 from loopengine.problems.lyapunov.polynomials import PolyDict
 
 
@@ -31,6 +31,14 @@ def parse_equation(text: str, n: int, label: str, limits: Limits = DEFAULT_LIMIT
     return coeffs
 
 
+def variable_count_or_1(text: str) -> int:
+    """The n to read one equation with before the system's size is known (1 if unreadable)."""
+    try:
+        return variable_count(text)
+    except ParseError:
+        return 1
+
+
 def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -41,6 +49,10 @@ def parse_system(equations: list[str], label: str = "f", n: int | None = None,
     if not isinstance(equations, (list, tuple)) or not equations:
         raise ValueError(f"{label}: expected a list of equations like [\"-x0**3 + x1\", \"-x0 - x1\"]")
     dim = len(equations)
+    if not 2 <= dim <= 5 and n is None:
+        # a typo that swallowed the ';' is the likelier mistake: report it where it is first
+        for i, eq in enumerate(equations):
+            parse_equation(eq, max(variable_count_or_1(eq), 1), f"{label}[{i}]", limits, equilibrium=False)
     if n is not None and dim != n:
         raise ValueError(f"{label}: {dim} equations given but the system has n = {n} variables (need one per variable)")
     if not 2 <= dim <= 5:
