@@ -8,7 +8,7 @@ from loopengine.learn.data import TokenMix, TokenSet, from_examples, from_token_
 from loopengine.learn.train import TwoSetSampler, from_pool
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
-from loopengine.problems.integers.intcode import MALFORMED
+from loopengine.problems.codecs import MALFORMED
 
 CONTEXT = 32
 

@@ -9,7 +9,7 @@ import pytest
 from loopengine.errors import ConfigError
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
-from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
+from loopengine.problems.codecs import MALFORMED, IntCodec, digits_needed
 from loopengine.problems.integers.problem import base_ceiling, divisor_rule
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from loopengine import _core
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem, ProblemSettings
-from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
+from loopengine.problems.codecs import MALFORMED, IntCodec, digits_needed
 
 # The held-out test set is drawn from its own seed, never from the loop's generator streams.
 TEST_SEED = 0x7E57_5E7
