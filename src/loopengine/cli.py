@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopengine.errors import ArchiveError, ConfigError
+
+if TYPE_CHECKING:
+    from loopengine.problems.base import SummaryTable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find mathematical objects by looping generate -> local search -> verify -> rank -> fine-tune.")
@@ -43,18 +46,20 @@ def user_errors(fn):
     return wrapper
 
 
-def print_table(spec: dict) -> None:
-    table = Table(title=spec.get("title"))
-    for col in spec["columns"]:
-        table.add_column(str(col))
-    for row in spec["rows"]:
+def print_table(spec: SummaryTable) -> None:
+    table = Table(title=spec.title)
+    for col in spec.columns:
+        table.add_column(col)
+    for row in spec.rows:
         table.add_row(*[str(v) for v in row])
     console.print(table)
 
 
 def print_summary(run_dir: Path, summary: dict) -> None:
-    if "table" in summary:
-        print_table(summary["table"])
+    from loopengine.problems.base import SummaryTable
+
+    if (table := SummaryTable.from_json(summary.get("table"))) is not None:
+        print_table(table)
     best, known = summary.get("best_ever"), summary.get("best_known")
     line = f"run: {run_dir}  generations: {summary.get('generations')}"
     if best is not None:  # conditional problems judge per target (see the table), not by one best

@@ -97,7 +97,7 @@ class RunProgress:
         if metrics.get("classes_produced") is not None:
             parts.append(class_note(metrics))
         parts.append(f"{metrics['timings']['total']:.1f}s")
-        extra = metrics.get("progress_note") or (metrics.get("model") or {}).get("progress_note")
+        extra = (metrics.get("model") or {}).get("progress_note")  # Problem.progress_note
         if extra:
             parts.append(str(extra))
         if not self.quiet:

@@ -8,6 +8,7 @@ from pathlib import Path
 from loopengine.errors import ArchiveError
 from loopengine.inspection import plots, render
 from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
+from loopengine.problems.base import SummaryTable
 
 TOP = 5
 STYLE = """
@@ -62,11 +63,8 @@ def html_page(run: Run, images: list[Path]) -> str:
     parts += [f"<p><img src='{e(p.name)}' alt='{e(p.stem)}'></p>" for p in images]
     parts.append(model_section(run))
     parts.append(candidates_section(run))
-    if run.summary and isinstance(run.summary.get("table"), dict):
-        spec = run.summary["table"]
-        parts.append(f"<h2>{e(str(spec.get('title', 'Summary')))}</h2>"
-                     + html_table([str(c) for c in spec.get("columns", [])],
-                                  [[str(v) for v in r] for r in spec.get("rows", [])]))
+    if run.summary and (spec := SummaryTable.from_json(run.summary.get("table"), "Summary")) is not None:
+        parts.append(f"<h2>{e(spec.title)}</h2>" + html_table(spec.columns, [[str(v) for v in r] for r in spec.rows]))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

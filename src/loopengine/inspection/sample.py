@@ -40,9 +40,9 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
     rng = np.random.default_rng(seed)
     prompts = problem.target_prompts(rng, count) if problem.conditional else None
     generator = torch.Generator(device=device).manual_seed(seed)
-    tokens = sample(model, prompt_tokens(problem, prompts, count), problem.max_answer_tokens(), temperature,
+    tokens = sample(model, prompt_tokens(problem, prompts, count), problem.codec.max_answer_tokens(), temperature,
                     task.sampling.batch_size, generator, device)
-    pool = problem.decode(tokens, prompts)
+    pool = problem.codec.decode(tokens, prompts)
     problem.evaluate(pool, task.execution.threads)
     pool.extra.update(problem.human_columns(pool))
     return pool

@@ -16,6 +16,7 @@ from rich.table import Table
 from loopengine.errors import ArchiveError
 from loopengine.inspection import render
 from loopengine.inspection.runs import Run, human_columns, open_run, top_candidates
+from loopengine.problems.base import SummaryTable
 from loopengine.rundir.archive import clean_json, read_format
 from loopengine.rundir.trust import named_code
 
@@ -101,10 +102,8 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
         console.print(rich_table("Model per generation (held-out test set)", columns, rows))
     print_model(run, g, console)
     print_candidates(run, g, best, console)
-    if run.summary and isinstance(run.summary.get("table"), dict):
-        spec = run.summary["table"]
-        console.print(rich_table(spec.get("title", "summary"), [str(c) for c in spec.get("columns", [])],
-                                 [[str(v) for v in r] for r in spec.get("rows", [])]))
+    if run.summary and (spec := SummaryTable.from_json(run.summary.get("table"))) is not None:
+        console.print(rich_table(spec.title, spec.columns, [[str(v) for v in r] for r in spec.rows]))
 
 
 def print_model(run: Run, g: int, console: Console) -> None:
