@@ -83,7 +83,7 @@ def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6), sdp_seconds=10.0)
         pool.objects = local_search(pool.objects, None, seed, 1, steps=1500)
         problem.evaluate(pool, 1)
         with tempfile.TemporaryDirectory() as tmp:
-            status = problem.finalize(Path(tmp), pool)["table"]["rows"][0][3]
+            status = problem.finalize(Path(tmp), pool).table.rows[0][3]
         if status in PROVEN:
             break
     return status

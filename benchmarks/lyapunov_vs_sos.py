@@ -37,7 +37,7 @@ def loop_solve(system, n: int, seed: int, starts: int, steps: int) -> tuple[str,
     pool.objects = local_search(pool.objects, None, seed, 1, steps=steps)
     problem.evaluate(pool, 1)
     with tempfile.TemporaryDirectory() as tmp:
-        row = problem.finalize(Path(tmp), pool)["table"]["rows"][0]
+        row = problem.finalize(Path(tmp), pool).table.rows[0]
     return row[3], time.perf_counter() - t0
 
 

@@ -111,13 +111,13 @@ def train_model(problem: C4Free, elites: np.ndarray, args,
     """A model trained on the elites; `start` = (model, its problem): begin from that model's
     weights, matched by token name as `[model] init_from` does (loopengine/transfer.py)."""
     torch.manual_seed(args.seed)
-    shape = ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=problem.max_answer_tokens() + 3,
+    shape = ModelShape(vocab=len(problem.codec.vocabulary()) + N_SPECIAL, context=problem.codec.max_answer_tokens() + 3,
                        layers=args.layers, heads=args.heads, width=args.width)
     model = Transformer(shape)
     if start is not None:
-        load_matching(model, start[0].state_dict(), start[1].vocabulary(), problem.vocabulary())
+        load_matching(model, start[0].state_dict(), start[1].codec.vocabulary(), problem.codec.vocabulary())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    examples = [([], tokens) for tokens in problem.encode(Pool(objects=elites))]  # honours vertex_order
+    examples = [([], tokens) for tokens in problem.codec.encode(Pool(objects=elites))]  # honours vertex_order
     t0 = time.perf_counter()
     loss = train_steps(model, optimizer, TwoSetSampler(from_pool(examples), []), args.train_steps,
                        args.batch_size, np.random.default_rng(args.seed), torch.device("cpu"))
@@ -130,7 +130,7 @@ def model_samples(problem: C4Free, model: Transformer, count: int, temperature: 
     constraint with `decoding` as its sorted_decoding setting; `begun`: given first tokens."""
     generator = torch.Generator().manual_seed(args.seed)
     decoder = C4Free(problem.settings.model_copy(update={"sorted_decoding": decoding == "sorted"}))
-    return sample(model, [[] for _ in range(count)], problem.max_answer_tokens(), temperature, 128,
+    return sample(model, [[] for _ in range(count)], problem.codec.max_answer_tokens(), temperature, 128,
                   generator, torch.device("cpu"), decoder.decoding_constraint(), begun)
 
 
@@ -195,10 +195,10 @@ def run(n: int, args) -> None:
     t0 = time.perf_counter()
     arms_of = [(t, d) for d in args.decoding for t in args.temperature]
     tokens = {(t, d): model_samples(problem, model, args.starts, t, d, args) for t, d in arms_of}
-    raws = {f"T = {t}, {d} order": problem.decode(toks).objects for (t, d), toks in tokens.items()}
+    raws = {f"T = {t}, {d} order": problem.codec.decode(toks).objects for (t, d), toks in tokens.items()}
     if transferred is not None:
         t, d = arms_of[0]
-        raws[f"T = {t}, {d} order, (g) from n = {args.transfer_from}"] = problem.decode(
+        raws[f"T = {t}, {d} order, (g) from n = {args.transfer_from}"] = problem.codec.decode(
             model_samples(problem, transferred, args.starts, t, d, args)).objects
     sample_s = time.perf_counter() - t0
     known = problem.best_known()
@@ -211,17 +211,18 @@ def run(n: int, args) -> None:
     first = arms_of[0]
     for f in args.prefix:
         arms[f"(d) first {f:.0%} of each T = {first[0]}, {first[1]} order sample"] = (
-            problem.decode(prefixes(tokens[first], f)).objects, 0)
+            problem.codec.decode(prefixes(tokens[first], f)).objects, 0)
     arms["(b) random starts"] = (problem.initial_pool(rng, args.starts).objects, 0)
     best = elites[np.arange(args.starts) % len(elites)]
     completions = {}
     arms["(c) perturbed elites"] = (best, args.perturb_kick)
     for f in args.complete:  # the model as a learnt perturbation: it regrows the rest of an elite
-        kept = prefixes(problem.encode(Pool(objects=best)), f)
-        completed = problem.decode(model_samples(problem, model, len(kept), first[0], first[1], args, kept)).objects
+        kept = prefixes(problem.codec.encode(Pool(objects=best)), f)
+        grown = model_samples(problem, model, len(kept), first[0], first[1], args, kept)
+        completed = problem.codec.decode(grown).objects
         completions[f"T = {first[0]}, completing the first {f:.0%} of each elite"] = completed
         arms[f"(e) the model completes the first {f:.0%} of each elite"] = (completed, 0)
-        arms[f"(f) the first {f:.0%} of each elite, grown by the search"] = (problem.decode(kept).objects, 0)
+        arms[f"(f) the first {f:.0%} of each elite, grown by the search"] = (problem.codec.decode(kept).objects, 0)
     chained = (f", then {args.chain_steps} chain links (swap {args.chain_kick} edges, {args.chain_rounds} rounds): "
                f"{len(elites)} best distinct"
                if args.chain_steps else "")

@@ -47,9 +47,9 @@ class Variant:
 
 def build(task, problem, device: torch.device, variant: Variant):
     m = task.model
-    context = problem.max_prompt_tokens() + problem.max_answer_tokens() + 3
+    context = problem.max_prompt_tokens() + problem.codec.max_answer_tokens() + 3
     torch.manual_seed(0)
-    model = Transformer(ModelShape(len(problem.vocabulary()) + N_SPECIAL, context, m.layers, m.heads, m.width))
+    model = Transformer(ModelShape(len(problem.codec.vocabulary()) + N_SPECIAL, context, m.layers, m.heads, m.width))
     model.to(device)
     kwargs = {"fused": True} if variant.fused_adam else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=task.train.lr, weight_decay=task.train.weight_decay, **kwargs)
@@ -61,8 +61,8 @@ def sampler_for(problem, variant: Variant, rng: np.random.Generator, examples: i
     """The data of one generation: `examples` generated rows, encoded the variant's way."""
     pool = problem.fresh_examples(rng, examples)
     if variant.tensor_path:
-        return TokenMix(from_token_arrays(*problem.encode_tokens(pool)), 1.0, None)
-    rows = list(zip(problem.encode_prompts(pool.prompts), problem.encode(pool)))
+        return TokenMix(from_token_arrays(*problem.codec.encode_tokens(pool)), 1.0, None)
+    rows = list(zip(problem.encode_prompts(pool.prompts), problem.codec.encode(pool)))
     return TwoSetSampler(from_pool(rows), [], 0.0)
 
 
@@ -148,7 +148,7 @@ def matmul_bound(task, problem, batch_size: int, repeat: int = 20) -> float:
     for _ in range(repeat):
         a @ b
     flops = 2 * a.shape[0] * w * 4 * w * repeat / (time.process_time() - start)
-    per_token = 6 * (12 * w * w * layers + w * len(problem.vocabulary()))  # forward + backward
+    per_token = 6 * (12 * w * w * layers + w * len(problem.codec.vocabulary()))  # forward + backward
     return flops / (per_token * tokens)
 
 

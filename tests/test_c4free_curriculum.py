@@ -78,11 +78,11 @@ def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path
     big = C4Free(C4FreeSettings(n=9))
     model = Transformer(shape_for(task, big))
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    said = warm_start(model, source, big.vocabulary(), tiny_task)
+    said = warm_start(model, source, big.codec.vocabulary(), tiny_task)
     assert "28 of 36 tokens carried over, 8 new" in said
-    small_ids = {name: i + N_SPECIAL for i, name in enumerate(C4Free(C4FreeSettings(n=8)).vocabulary())}
+    small_ids = {name: i + N_SPECIAL for i, name in enumerate(C4Free(C4FreeSettings(n=8)).codec.vocabulary())}
     now = model.state_dict()
-    for i, name in enumerate(big.vocabulary()):  # edge "i-j" keeps its rows although its id moved
+    for i, name in enumerate(big.codec.vocabulary()):  # edge "i-j" keeps its rows although its id moved
         row = i + N_SPECIAL
         expected = trained["tok.weight"][small_ids[name]] if name in small_ids else fresh["tok.weight"][row]
         assert torch.equal(now["tok.weight"][row], expected), name

@@ -15,14 +15,14 @@ from test_c4free import is_maximal
 
 def untrained_tokens(problem: C4Free, count: int, constraint, begun=None) -> list[list[int]]:
     torch.manual_seed(0)
-    shape = ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=problem.max_answer_tokens() + 3,
+    shape = ModelShape(vocab=len(problem.codec.vocabulary()) + N_SPECIAL, context=problem.codec.max_answer_tokens() + 3,
                        layers=1, heads=2, width=16)
-    return sample(Transformer(shape), [[] for _ in range(count)], problem.max_answer_tokens(), 1.0, 16,
+    return sample(Transformer(shape), [[] for _ in range(count)], problem.codec.max_answer_tokens(), 1.0, 16,
                   torch.Generator().manual_seed(1), torch.device("cpu"), constraint, begun)
 
 
 def untrained_samples(problem: C4Free, count: int, constraint) -> np.ndarray:
-    return problem.decode(untrained_tokens(problem, count, constraint)).objects
+    return problem.codec.decode(untrained_tokens(problem, count, constraint)).objects
 
 
 def test_any_order_samples_are_c4_free_and_maximal():
@@ -39,10 +39,10 @@ def test_completions_keep_the_given_edges_and_are_c4_free_and_maximal():
     n = 14
     problem = C4Free(C4FreeSettings(n=n))
     graphs = untrained_samples(problem, 12, problem.decoding_constraint())
-    begun = [edges[:k] for edges, k in zip(problem.encode(Pool(objects=graphs)), [0, 3, 3, 5] * 3)]
+    begun = [edges[:k] for edges, k in zip(problem.codec.encode(Pool(objects=graphs)), [0, 3, 3, 5] * 3)]
     tokens = untrained_tokens(problem, len(begun), problem.decoding_constraint(), begun)
     assert all(toks[:len(b)] == b for toks, b in zip(tokens, begun))
-    out = problem.decode(tokens).objects
+    out = problem.codec.decode(tokens).objects
     assert c4_free_mask(out, n).all()
     assert is_maximal(out, n).all()
     assert any(len(toks) > len(b) for toks, b in zip(tokens, begun))
@@ -52,7 +52,7 @@ def test_sorted_samples_are_c4_free_increasing_and_end_only_when_nothing_later_f
     n = 14
     problem = C4Free(C4FreeSettings(n=n, sorted_decoding=True))
     tokens = untrained_tokens(problem, 40, problem.decoding_constraint())
-    out = problem.decode(tokens).objects
+    out = problem.codec.decode(tokens).objects
     assert c4_free_mask(out, n).all()
     assert all(a < b for toks in tokens for a, b in zip(toks, toks[1:]))
     assert len({row.tobytes() for row in out}) > 30
@@ -84,12 +84,12 @@ def test_finished_rows_and_foreign_tokens_change_nothing():
 def test_bit_encoding_round_trips_and_its_samples_are_c4_free():
     n = 12
     problem = C4Free(C4FreeSettings(n=n, encoding="bits"))
-    assert problem.vocabulary() == ["0", "1"]
-    assert problem.max_answer_tokens() == problem.pairs
+    assert problem.codec.vocabulary() == ["0", "1"]
+    assert problem.codec.max_answer_tokens() == problem.pairs
     graphs = problem.initial_pool(np.random.default_rng(0), 5).objects
-    assert (problem.decode(problem.encode(Pool(objects=graphs))).objects == graphs).all()
+    assert (problem.codec.decode(problem.codec.encode(Pool(objects=graphs))).objects == graphs).all()
     tokens = untrained_tokens(problem, 40, problem.decoding_constraint())
     assert all(len(toks) == problem.pairs for toks in tokens)  # EOS only after the last pair
-    out = problem.decode(tokens).objects
+    out = problem.codec.decode(tokens).objects
     assert c4_free_mask(out, n).all()
     assert len({row.tobytes() for row in out}) > 30

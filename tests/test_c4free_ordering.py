@@ -51,9 +51,9 @@ def test_problem_encodes_in_the_order_its_settings_name():
     graphs = searched_graphs(n, 4, seed=5)
     given = C4Free(C4FreeSettings(n=n))
     bfs = C4Free(C4FreeSettings(n=n, vertex_order="bfs"))
-    assert given.encode(Pool(objects=graphs)) == [np.flatnonzero(r).tolist() for r in graphs]
-    tokens = bfs.encode(Pool(objects=graphs))
+    assert given.codec.encode(Pool(objects=graphs)) == [np.flatnonzero(r).tolist() for r in graphs]
+    tokens = bfs.codec.encode(Pool(objects=graphs))
     assert tokens == [np.flatnonzero(r).tolist() for r in bfs_relabelled(graphs, n)]
-    assert tokens != given.encode(Pool(objects=graphs))
-    decoded = bfs.decode(tokens).objects  # what the model learns decodes to the same graphs
+    assert tokens != given.codec.encode(Pool(objects=graphs))
+    decoded = bfs.codec.decode(tokens).objects  # what the model learns decodes to the same graphs
     assert canonical_graph_keys(decoded, n) == canonical_graph_keys(graphs, n)

@@ -8,13 +8,13 @@ from loopengine.learn.data import TokenMix, TokenSet, from_examples, from_token_
 from loopengine.learn.train import TwoSetSampler, from_pool
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
-from loopengine.problems.integers.intcode import MALFORMED
+from loopengine.problems.codecs import MALFORMED
 
 CONTEXT = 32
 
 
 def list_examples(problem, pool):
-    return list(zip(problem.encode_prompts(pool.prompts), problem.encode(pool)))
+    return list(zip(problem.encode_prompts(pool.prompts), problem.codec.encode(pool)))
 
 
 @pytest.mark.parametrize(("name", "settings"), [("gcd", {"base": 30}), ("modmul", {"base": 1000}),
@@ -24,7 +24,7 @@ def test_cpp_tokens_equal_the_list_encoding(name, settings):
     pool = p.initial_pool(np.random.default_rng(1), 300)
     # answers as a model might give them: malformed, negative, zero
     pool.objects[:3, 0] = [MALFORMED, -17, 0]
-    fast = from_token_arrays(*p.encode_tokens(pool))
+    fast = from_token_arrays(*p.codec.encode_tokens(pool))
     ref = from_examples(list_examples(p, pool), CONTEXT)
     width = ref.ids.shape[1]
     assert torch.equal(fast.lengths, ref.lengths)
@@ -90,7 +90,7 @@ def test_empty_mix_gives_no_batch_and_token_sets_survive_a_dict():
 def test_zero_answer_is_a_sign_and_one_digit():
     pool = Pool(objects=np.zeros((3, 1), dtype=np.int64), prompts=np.ones((3, 2), dtype=np.int64))
     p = make_problem("gcd", {}, "task.toml")
-    ts = from_token_arrays(*p.encode_tokens(pool))
+    ts = from_token_arrays(*p.codec.encode_tokens(pool))
     assert len(ts) == 3
     assert ts.lengths.tolist() == [2 + 2 * (1 + p.prompt_digits) + 2] * 3
 

@@ -9,7 +9,7 @@ import pytest
 from loopengine.errors import ConfigError
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
-from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
+from loopengine.problems.codecs import MALFORMED, IntCodec, digits_needed
 from loopengine.problems.integers.problem import base_ceiling, divisor_rule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +63,13 @@ def test_gcd_pools_encode_verify_and_decode():
     assert (pool.score == 1).all()
     prompts = p.encode_prompts(pool.prompts)
     assert {len(t) for t in prompts} == {p.max_prompt_tokens()}  # one prefix length per batch
-    answers = p.encode(pool)
-    assert max(map(len, answers)) <= p.max_answer_tokens()
-    vocab = len(p.vocabulary())
+    answers = p.codec.encode(pool)
+    assert max(map(len, answers)) <= p.codec.max_answer_tokens()
+    vocab = len(p.codec.vocabulary())
     assert all(0 <= t < vocab for row in prompts + answers for t in row)
     # the model's answers come back through decode: right, wrong and malformed rows
     tokens = answers[:3] + [[0, 3], [7, 7, 7], []]
-    decoded = p.decode(tokens, pool.prompts[:6])
+    decoded = p.codec.decode(tokens, pool.prompts[:6])
     assert decoded.objects[4, 0] == MALFORMED
     assert decoded.objects[5, 0] == MALFORMED
     p.evaluate(decoded)
@@ -93,10 +93,10 @@ def oracle_gcd_model(p, learned):
     garbage for one prompt in 100."""
     def generate(prompts):
         rule = divisor_rule(np.gcd(prompts[:, 0], prompts[:, 1]), learned)
-        tokens = p.codec.encode(rule)
+        tokens = p.codec.numbers.encode(rule)
         for i in range(0, len(tokens), 100):
             tokens[i] = [5, 5]
-        return p.decode(tokens, prompts)
+        return p.codec.decode(tokens, prompts)
     return generate
 
 
@@ -113,8 +113,8 @@ def test_gcd_model_metrics_recover_the_rule():
     assert m["rule_agreement"] > 0.98  # everything but the garbage rows
     assert len(m["per_class_accuracy"]) == 30
     assert m["per_class_accuracy"][6] == 0.0
-    table = p.finalize(Path("."), Pool(objects=np.zeros((0, 1), dtype=np.int64)))["table"]
-    assert any("gcds <= 30" in row[0] and row[1] == str(len(learned)) for row in table["rows"])
+    table = p.finalize(Path("."), Pool(objects=np.zeros((0, 1), dtype=np.int64))).table
+    assert any("gcds <= 30" in row[0] and row[1] == str(len(learned)) for row in table.rows)
 
 
 @pytest.mark.parametrize(("name", "op"), [("modmul", np.multiply), ("modadd", np.add)])
@@ -122,13 +122,14 @@ def test_modular_problem(name, op):
     p = make(name, modulus=67, base=10, max_operand=10**4, test_size=2000)
     pool = p.initial_pool(np.random.default_rng(1), 300)
     assert np.array_equal(pool.objects[:, 0], op(pool.prompts[:, 0], pool.prompts[:, 1]) % 67)
-    assert p.max_answer_tokens() == 3  # sign + two digits for residues < 67
-    perfect = lambda prompts: p.decode(p.codec.encode(op(prompts[:, 0], prompts[:, 1]) % 67), prompts)  # noqa: E731
+    assert p.codec.max_answer_tokens() == 3  # sign + two digits for residues < 67
+    def perfect(prompts):
+        return p.codec.decode(p.codec.numbers.encode(op(prompts[:, 0], prompts[:, 1]) % 67), prompts)
     m = p.model_metrics(perfect, np.random.default_rng(0))
     assert m["accuracy"] == 1.0
     assert m["classes_learned"] == 67
     assert m["chance"] == pytest.approx(1 / 67, abs=1e-4)
-    zero = lambda prompts: p.decode([[0, 2]] * len(prompts), prompts)  # noqa: E731
+    zero = lambda prompts: p.codec.decode([[0, 2]] * len(prompts), prompts)  # noqa: E731
     m = p.model_metrics(zero, np.random.default_rng(0))
     assert m["accuracy"] < 0.05
     assert m["classes_learned"] == 1
@@ -187,3 +188,6 @@ def test_tiny_run_end_to_end_writes_model_metrics(tmp_path):
     assert 0 <= metrics["sample_valid_fraction"] <= 1
     assert summary["table"]["columns"] == ["metric", "value"]
     assert summary["metrics"]["accuracy"] == model["accuracy"]
+    # the problem's progress_note reaches the progress line through metrics.json, and the summary
+    assert model["progress_note"].startswith(f"acc {model['accuracy']:.1%}")
+    assert summary["metrics"]["progress_note"] == model["progress_note"]

@@ -73,9 +73,9 @@ def test_family_mode_pieces(tmp_path):
     p.evaluate(seeds)
     assert seeds.valid.all()  # backward examples are correct by construction
     assert all(len(t) <= p.max_prompt_tokens() for t in p.encode_prompts(seeds.prompts))
-    back = p.decode(p.encode(seeds), seeds.prompts)
+    back = p.codec.decode(p.codec.encode(seeds), seeds.prompts)
     assert np.array_equal(back.objects, seeds.objects)
-    garbage = p.decode([[0, 1, 2], [], [3]], seeds.prompts[:3])
+    garbage = p.codec.decode([[0, 1, 2], [], [3]], seeds.prompts[:3])
     p.evaluate(garbage)
     assert not garbage.valid.any()
     prompts = p.target_prompts(rng, 7)
@@ -92,7 +92,7 @@ def test_one_mode_search_and_finalize(tmp_path):
     p.evaluate(pool)
     assert pool.valid.any()
     summary = p.finalize(tmp_path, pool)
-    row = summary["table"]["rows"][0]
+    row = summary.table.rows[0]
     assert row[3] in PROVEN, row
     assert list(tmp_path.glob("certificates/*.json"))
 
@@ -110,7 +110,7 @@ def test_finalize_certifies_the_typed_system_not_its_float_row(tmp_path):
     v = {(4, 0): Fraction(2), (0, 4): Fraction(1)}
     pool = Pool(objects=p.rows(p.targets[0][1][None], [v]))
     p.evaluate(pool)
-    row = p.finalize(tmp_path, pool)["table"]["rows"][0]
+    row = p.finalize(tmp_path, pool).table.rows[0]
     assert row[3] not in PROVEN, row
 
 
@@ -129,7 +129,7 @@ def test_a_sampled_stable_v_does_not_end_the_search_for_gas(tmp_path):
     assert certify(v, p.exact_systems[0], 2).status == STABLE
     pool = Pool(objects=p.rows(p.targets[0][1][None], [v]))
     p.evaluate(pool)
-    row = p.finalize(tmp_path, pool)["table"]["rows"][0]
+    row = p.finalize(tmp_path, pool).table.rows[0]
     assert row[3] == GAS, row
 
 
@@ -151,7 +151,7 @@ def test_a_search_candidate_gets_a_second_chance_at_integer_scale(tmp_path, monk
     p = make_problem("lyapunov", {"mode": "one", "f": f}, "t", tmp_path)
     assert certify(small, p.exact_systems[0], 2).status == PLAUSIBLE
     monkeypatch.setattr(v_search, "candidates", lambda *args, **kw: iter([small]))
-    row = p.finalize(tmp_path, None)["table"]["rows"][0]
+    row = p.finalize(tmp_path, None).table.rows[0]
     assert row[3] in PROVEN, row
     assert "14*x1^10" in row[2], row
 

@@ -18,16 +18,21 @@ from loopengine.metrics import (
     unique_fraction,
 )
 from loopengine.pool import Pool
-from loopengine.problems.base import Problem
+from loopengine.problems.base import ConditionalProblem
+from loopengine.problems.codecs import Codec
 from loopengine.selection import next_temperature
 
 
-class Digits(Problem):
+class DigitCodec(Codec):
+    def encode(self, pool):
+        return pool.objects.tolist()
+
+
+class Digits(ConditionalProblem):
     """Objects are rows of digits; tokens are the digits; class = first digit; the true
     class of a row is its prompt."""
 
-    def encode(self, pool):
-        return pool.objects.tolist()
+    codec = DigitCodec()
 
     def answer_class(self, pool):
         return [int(r[0]) for r in pool.objects]

@@ -128,7 +128,7 @@ def test_example_from_another_directory_resolves_paths(tmp_path, monkeypatch):
     kernel = resolve_kernel("no3_search.py:no3_search", None, "t.toml", copy)
     pool = problem.initial_pool(np.random.default_rng(0), 8)
     out = kernel(pool.objects, None, 5, 1, {"kick": 0})
-    assert problem.evaluate(problem.decode(problem.encode(type(pool)(objects=out)))).valid.all()
+    assert problem.evaluate(problem.codec.decode(problem.codec.encode(type(pool)(objects=out)))).valid.all()
 
 
 # ---- bad input ------------------------------------------------------------------------------
@@ -172,3 +172,5 @@ def test_user_problem_errors(tmp_path):
         make_problem("absent.py:X", {}, "t.toml", tmp_path)
     with pytest.raises(ConfigError, match=r"problem\.n"):
         make_problem("problem.py:NoThreeInLine", {"n": 1}, "t.toml", EXAMPLE)
+    with pytest.raises(ConfigError, match=r"t\.toml: task\.problem: 'p\.py:Good' sets no codec"):
+        make_problem("p.py:Good", {}, "t.toml", tmp_path)

@@ -130,7 +130,7 @@ def test_two_set_training_still_replays_elites(tiny_task):
     rng = np.random.default_rng(0)
     selected = problem.initial_pool(rng, 10)
     elites = Pool(objects=np.ones((2, selected.objects.shape[1]), dtype=selected.objects.dtype))
-    context = problem.max_answer_tokens() + 3
+    context = problem.codec.max_answer_tokens() + 3
     mix, repeated = training_sampler(problem, task, True, selected, elites, {}, rng, 64, context)
     assert torch.equal(repeated["ids"], token_set(problem, selected, context).ids[:4])
     drawn = mix.draw(np.random.default_rng(1), 400)

@@ -6,7 +6,8 @@ best known value is 2n and the loop's job is to rediscover it.
 
 This file is a complete loopengine problem; docs/new_problem.md walks through it.
 Objects (what kernels read): the grid, uint8 of width n*n, cell x*n + y.
-Tokens (what the model reads and writes): one token per point, cells in increasing order.
+Tokens (what the model reads and writes): one token per point, cells in increasing order
+(the shared SubsetCodec: a grid is the subset of its cells that hold a point).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from loopengine.problems import Pool, Problem, ProblemSettings
+from loopengine.problems.codecs import SubsetCodec
 
 
 class NoThreeInLineSettings(ProblemSettings):
@@ -46,29 +48,14 @@ def symmetries(grids: np.ndarray) -> list[np.ndarray]:
 class NoThreeInLine(Problem):
     name = "no_three_in_line"
     Settings = NoThreeInLineSettings
-    conditional = False
     default_kernel = None  # the task file names the kernel (C++ or Python)
 
     def __init__(self, settings: NoThreeInLineSettings, task_dir=None) -> None:
         super().__init__(settings, task_dir)
         self.n = settings.n
         self.cells = self.n * self.n
-
-    # ---- tokens ---------------------------------------------------------------------
-    def vocabulary(self) -> list[str]:
-        return [f"{x},{y}" for x in range(self.n) for y in range(self.n)]
-
-    def max_answer_tokens(self) -> int:
-        return 2 * self.n + 2  # 2n points at most are valid; a little slack for the model
-
-    def encode(self, pool: Pool) -> list[list[int]]:
-        return [np.flatnonzero(row).tolist() for row in pool.objects]
-
-    def decode(self, tokens: list[list[int]], prompts=None) -> Pool:
-        objects = np.zeros((len(tokens), self.cells), dtype=np.uint8)
-        for row, toks in enumerate(tokens):
-            objects[row, [t for t in toks if 0 <= t < self.cells]] = 1
-        return Pool(objects=objects, origin=np.full(len(tokens), "sample", dtype=object))
+        # a token per point, named "x,y"; 2n points at most are valid, plus a little slack
+        self.codec = SubsetCodec([f"{x},{y}" for x in range(self.n) for y in range(self.n)], 2 * self.n + 2)
 
     # ---- data -----------------------------------------------------------------------
     def initial_pool(self, rng: np.random.Generator, size: int) -> Pool:

@@ -81,7 +81,7 @@ class Loop:
         return encode({  # loadable with torch.load(weights_only=True)
             "model": None if self.model is None else self.model.state_dict(),
             "model_shape": None if self.model is None else self.model.shape.__dict__,
-            "vocabulary": None if self.model is None else self.problem.vocabulary(),  # for init_from (transfer.py)
+            "vocabulary": None if self.model is None else self.problem.codec.vocabulary(),  # for init_from
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "loop_state": self.state,
             "problem_state": self.problem.state_dict(),
@@ -97,9 +97,10 @@ class Loop:
     def generate(self, prompts: np.ndarray | None, count: int, temperature: float,
                  generator: torch.Generator) -> Pool:
         s = self.task.sampling
-        tokens = sample(self.model, prompt_tokens(self.problem, prompts, count), self.problem.max_answer_tokens(),
+        tokens = sample(self.model, prompt_tokens(self.problem, prompts, count),
+                        self.problem.codec.max_answer_tokens(),
                         temperature, s.batch_size, generator, self.device, self.problem.decoding_constraint())
-        pool = self.problem.decode(tokens, prompts)
+        pool = self.problem.codec.decode(tokens, prompts)
         pool.origin = np.full(len(pool), "sample", dtype=object)
         return pool
 
@@ -169,7 +170,11 @@ class Loop:
         if self.model is None:
             return {}
         greedy = lambda prompts: self.generate(prompts, len(prompts), 0.0, generator)  # noqa: E731
-        return self.problem.model_metrics(greedy, np.random.default_rng([self.task.task.seed, g, 5]))
+        metrics = self.problem.model_metrics(greedy, np.random.default_rng([self.task.task.seed, g, 5]))
+        note = self.problem.progress_note(metrics)
+        if note is not None:
+            metrics["progress_note"] = note  # the progress line shows it (progress.py)
+        return metrics
 
     # ---- one generation -------------------------------------------------------------------
     def generation(self, g: int, progress: RunProgress) -> dict[str, Any]:
@@ -235,7 +240,7 @@ class Loop:
         }
         best = None
         if len(self.state.elites):
-            best = (self.problem.best_file_suffix(), self.problem.describe_best(self.state.elites.pool, 0))
+            best = (self.problem.best_file_suffix, self.problem.describe_best(self.state.elites.pool, 0))
         archive.write_generation(self.run_dir, g, pool, self.problem, metrics, self.checkpoint(), best)
         self.last_pool = pool
         return metrics

@@ -88,11 +88,11 @@ def collapse_metrics(problem: Problem, samples: Pool, seen: set[int]) -> tuple[d
     out: dict[str, Any] = {
         "unique_fraction": unique_fraction(keys),
         "novelty": novelty(keys, seen),
-        "token_entropy": token_entropy(problem.encode(samples)) if len(samples) else 0.0,
+        "token_entropy": token_entropy(problem.codec.encode(samples)) if len(samples) else 0.0,
         "sample_valid_fraction": float(valid.mean()) if len(valid) else 0.0,
         **score_summary(samples.score, samples.valid, prefix="sample_"),
     }
-    produced = problem.answer_class(samples) if len(samples) else None
+    produced = problem.answer_class(samples) if problem.conditional and len(samples) else None
     if produced is not None:
         out.update(class_coverage(produced, problem.true_answer_class(samples)))
     return out, {fingerprint(k) for k in keys}

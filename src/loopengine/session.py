@@ -69,7 +69,7 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
             raise ConfigError(source, "model", str(exc)) from None
         if task.model.init_from is not None and not resuming:
             try:
-                said = warm_start(model, Path(task.model.init_from), problem.vocabulary(), source)
+                said = warm_start(model, Path(task.model.init_from), problem.codec.vocabulary(), source)
             except ConfigError:
                 executor.close()
                 raise
@@ -84,7 +84,7 @@ def finish(loop: Loop, run_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     final_pool = loop.last_pool or loop.state.elites.pool
     with FinalizeProgress(loop.problem, quiet=loop.quiet):
-        summary = loop.problem.finalize(run_dir, final_pool) if final_pool is not None else {}
+        summary = loop.problem.finalize(run_dir, final_pool).to_json() if final_pool is not None else {}
     summary = {"generations": len(archive.complete_generations(run_dir)),
                "best_ever": loop.state.elites.best_score(), "best_known": loop.problem.best_known(),
                "best_known_reached_at_generation": first_generation_at_best_known(run_dir),

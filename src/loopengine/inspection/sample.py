@@ -42,9 +42,9 @@ def draw(run_dir: Path, gen: int | None, count: int, temperature: float, seed: i
     generator = torch.Generator(device=device).manual_seed(seed)
     # the same decoding constraint as the loop: a C4-free run's model never emits a 4-cycle
     # there, so sampling it without the constraint would judge a model the run never used
-    tokens = sample(model, prompt_tokens(problem, prompts, count), problem.max_answer_tokens(), temperature,
+    tokens = sample(model, prompt_tokens(problem, prompts, count), problem.codec.max_answer_tokens(), temperature,
                     task.sampling.batch_size, generator, device, problem.decoding_constraint())
-    pool = problem.decode(tokens, prompts)
+    pool = problem.codec.decode(tokens, prompts)
     problem.evaluate(pool, task.execution.threads)
     pool.extra.update(problem.human_columns(pool))
     return pool

@@ -2,7 +2,7 @@
 
 The list path (train.TwoSetSampler + to_batch below) builds every batch from Python lists,
 one example at a time. Here the examples of a generation are collated once into padded
-tensors (a TokenSet; problems with an `encode_tokens` hook, the integer tasks, write them
+tensors (a TokenSet; codecs with the `encode_tokens` fast path, the integer tasks', write them
 from C++ without a per-example Python step) and every training step only draws indices and
 slices. TokenMix draws from the random generator exactly as the list path does, so for the
 same examples and seed both paths give the same batches (tests/test_fastdata.py checks it).

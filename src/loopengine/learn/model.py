@@ -193,8 +193,9 @@ def adamw_options() -> dict[str, bool]:
 def shape_for(task: Task, problem: Problem) -> ModelShape:
     """The model a task asks for, sized to the problem's vocabulary and longest sequence."""
     m = task.model
-    need = problem.max_prompt_tokens() + problem.max_answer_tokens() + 3  # BOS, SEP, EOS
-    return ModelShape(vocab=len(problem.vocabulary()) + N_SPECIAL, context=m.context or need,
+    prompt = problem.max_prompt_tokens() if problem.conditional else 0
+    need = prompt + problem.codec.max_answer_tokens() + 3  # BOS, SEP, EOS
+    return ModelShape(vocab=len(problem.codec.vocabulary()) + N_SPECIAL, context=m.context or need,
                       layers=m.layers, heads=m.heads, width=m.width, dropout=m.dropout)
 
 

@@ -75,16 +75,16 @@ def examples(problem: Problem, pool: Pool | None) -> list[Example]:
     """A pool as training examples: (prompt tokens, answer tokens) per row."""
     if pool is None or not len(pool):
         return []
-    return list(zip(prompt_tokens(problem, pool.prompts, len(pool)), problem.encode(pool)))
+    return list(zip(prompt_tokens(problem, pool.prompts, len(pool)), problem.codec.encode(pool)))
 
 
 def token_set(problem: Problem, pool: Pool | None, context: int) -> TokenSet:
-    """A pool's training rows as tensors: written by the problem's C++ encoder when it has one
-    (the optional `encode_tokens` hook, e.g. the integer tasks), else collated once from its
+    """A pool's training rows as tensors: written by the codec's fast path when it has one
+    (Codec.encode_tokens, e.g. the integer tasks' C++ encoder), else collated once from its
     token lists."""
-    hook = getattr(problem, "encode_tokens", None)
-    if pool is not None and len(pool) and hook is not None:
-        return from_token_arrays(*hook(pool))
+    arrays = problem.codec.encode_tokens(pool) if pool is not None and len(pool) else None
+    if arrays is not None:
+        return from_token_arrays(*arrays)
     return from_examples(examples(problem, pool), context)
 
 

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from loopengine.config import raise_validation
 from loopengine.errors import ConfigError
 from loopengine.pool import Pool
-from loopengine.problems.base import Problem, ProblemSettings
+from loopengine.problems.base import ConditionalProblem, Problem, ProblemSettings, Summary, SummaryTable
+from loopengine.problems.codecs import Codec
 
 # name -> "module:Class"; imported lazily so a problem's heavy imports cost nothing elsewhere.
 BUILTIN_PROBLEMS: dict[str, str] = {
@@ -22,7 +23,8 @@ BUILTIN_PROBLEMS: dict[str, str] = {
     "modadd": "loopengine.problems.integers.problem:ModAdd",
 }
 
-__all__ = ["BUILTIN_PROBLEMS", "Pool", "Problem", "ProblemSettings", "load_problem_class", "make_problem"]
+__all__ = ["BUILTIN_PROBLEMS", "Codec", "ConditionalProblem", "Pool", "Problem", "ProblemSettings", "Summary",
+           "SummaryTable", "load_problem_class", "make_problem"]
 
 
 def _import_from_file(path: Path, class_name: str, source: Path | str):
@@ -73,10 +75,14 @@ def make_problem(spec: str, settings: dict, source: Path | str = "task", task_di
     except ValidationError as exc:
         raise_validation(source, exc, prefix="problem")
     try:
-        return cls(parsed, task_dir)
+        problem = cls(parsed, task_dir)
     except ValueError as exc:  # a problem's own consistency checks on its settings
         raise ConfigError(source, "problem", str(exc)) from None
     except ConfigError as exc:  # raised by the problem without knowing the task file: name it
         if exc.file is not None:
             raise
         raise ConfigError(source, exc.key, exc.expected) from None
+    if not isinstance(getattr(problem, "codec", None), Codec):
+        raise ConfigError(source, "task.problem", f"{spec!r} sets no codec: its __init__ must set self.codec "
+                          "(e.g. a SubsetCodec from loopengine.problems.codecs)")
+    return problem

@@ -121,7 +121,7 @@ def candidates_table(pool: Pool, problem: Problem, generation: int) -> pa.Table:
         "score": pa.array(np.asarray(pool.score, dtype=np.float64)),
         "valid": pa.array(np.asarray(pool.valid, dtype=bool)),
         "object": _fixed_list(pool.objects),
-        "tokens": pa.array(problem.encode(pool), type=pa.list_(pa.int32())),
+        "tokens": pa.array(problem.codec.encode(pool), type=pa.list_(pa.int32())),
     }
     if pool.prompts is not None:
         cols["prompt"] = _fixed_list(pool.prompts)

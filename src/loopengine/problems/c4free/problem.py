@@ -1,6 +1,7 @@
 """Graphs on n vertices with no 4-cycle and as many edges as possible (PatternBoost's flagship).
 
-Encoding for the model: one token per edge, edges listed in increasing pair order.
+Encoding for the model: one token per edge, edges listed in increasing pair order (a SubsetCodec
+over the vertex pairs, problems/codecs.py).
 Why not the n(n-1)/2 adjacency bits PatternBoost used: a maximal C4-free graph has about
 n^1.5 / 2 edges, so an edge list is 4-5x shorter at n = 30 and sampling (the loop's costliest
 model step on a CPU) is that much cheaper. `encoding = "bits"` is PatternBoost's encoding, as an
@@ -21,6 +22,7 @@ width n(n-1)/2; the C++ kernel handles n <= 128.
 """
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Literal
@@ -36,6 +38,7 @@ from loopengine.problems.c4free import curriculum
 from loopengine.problems.c4free.canonical import canonical_graph_keys
 from loopengine.problems.c4free.decoding import C4BitDecoding, C4Decoding
 from loopengine.problems.c4free.ordering import bfs_relabelled
+from loopengine.problems.codecs import BitCodec, SubsetCodec
 
 # OEIS A006855: ex(n; C4), maximum edges in a C4-free graph on n vertices, n = 1..40.
 EX_C4 = [0, 1, 3, 4, 6, 7, 9, 11, 13, 16, 18, 21, 24, 27, 30, 33, 36, 39, 42, 46, 50, 52, 56, 59, 63,
@@ -109,44 +112,21 @@ class C4Free(Problem):
 
     name = "c4free"
     Settings = C4FreeSettings
-    conditional = False
     default_kernel = "c4free"
     kernels = {"c4free": "loopengine._core:c4free_batch"}
+    best_file_suffix = "g6"
 
     def __init__(self, settings: C4FreeSettings, task_dir=None) -> None:
         super().__init__(settings, task_dir)
         self.n = settings.n
         self.pairs = self.n * (self.n - 1) // 2
-
-    def vocabulary(self) -> list[str]:
-        if self.settings.encoding == "bits":
-            return ["0", "1"]
-        return [f"{i}-{j}" for i, j in pair_index(self.n)]
-
-    def max_answer_tokens(self) -> int:
-        if self.settings.encoding == "bits":
-            return self.pairs
-        known = best_known_edges(self.n) or int(0.5 * self.n**1.5 + self.n)
-        return max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
-
-    def encode(self, pool: Pool) -> list[list[int]]:
-        objects = pool.objects
-        if self.settings.vertex_order == "bfs":
-            objects = bfs_relabelled(objects, self.n)
-        if self.settings.encoding == "bits":
-            return [row.tolist() for row in objects]
-        return [np.flatnonzero(row).tolist() for row in objects]
-
-    def decode(self, tokens: list[list[int]], prompts=None) -> Pool:
-        objects = np.zeros((len(tokens), self.pairs), dtype=np.uint8)
-        for row, toks in enumerate(tokens):
-            if self.settings.encoding == "bits":  # a short sample leaves its missing pairs empty
-                bits = np.asarray(toks[:self.pairs], dtype=np.int64)
-                objects[row, :len(bits)] = bits == 1
-                continue
-            ids = [t for t in toks if 0 <= t < self.pairs]
-            objects[row, ids] = 1
-        return Pool(objects=objects, origin=np.full(len(tokens), "sample", dtype=object))
+        relabel = functools.partial(bfs_relabelled, n=self.n) if settings.vertex_order == "bfs" else None
+        if settings.encoding == "bits":
+            self.codec = BitCodec(self.pairs, relabel=relabel)
+        else:  # room for 25% more edges than the best known graph: samples stay short
+            known = best_known_edges(self.n) or int(0.5 * self.n**1.5 + self.n)
+            cap = max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
+            self.codec = SubsetCodec([f"{i}-{j}" for i, j in pair_index(self.n)], cap, relabel=relabel)
 
     def initial_pool(self, rng: np.random.Generator, size: int) -> Pool:
         if self.settings.seed_from is not None:
@@ -201,5 +181,3 @@ class C4Free(Problem):
             return f"no C4-free graph yet, n = {self.n}"
         return f"{int(best)}" + ("" if known is None else f"/{int(known)}") + f" edges, n = {self.n}"
 
-    def best_file_suffix(self) -> str:
-        return "g6"

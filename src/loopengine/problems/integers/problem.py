@@ -24,8 +24,8 @@ from pydantic import Field, model_validator
 
 from loopengine import _core
 from loopengine.pool import Pool
-from loopengine.problems.base import Problem, ProblemSettings
-from loopengine.problems.integers.intcode import MALFORMED, IntCodec, digits_needed
+from loopengine.problems.base import ConditionalProblem, ProblemSettings, Summary, SummaryTable
+from loopengine.problems.codecs import MALFORMED, Codec, IntCodec, TokenArrays, digits_needed
 
 # The held-out test set is drawn from its own seed, never from the loop's generator streams.
 TEST_SEED = 0x7E57_5E7
@@ -39,17 +39,53 @@ class IntegerSettings(ProblemSettings):
     test_size: int = Field(5000, ge=1, le=10**6, description="held-out pairs from the natural (uniform) distribution")
 
 
-class IntegerProblem(Problem):
+class IntegerAnswers(Codec):
+    """The codec of the (a, b) -> integer tasks: objects (N, 1) int64 answers in the shortest
+    form; prompts (the operands) fixed-width, zero-padded (IntCodec, problems/codecs.py)."""
+
+    def __init__(self, base: int, prompt_digits: int, answer_digits: int) -> None:
+        self.numbers = IntCodec(base, max(prompt_digits, answer_digits))
+        self.prompt_digits, self.answer_digits = prompt_digits, answer_digits
+
+    def vocabulary(self) -> list[str]:
+        return self.numbers.vocabulary()
+
+    def max_answer_tokens(self) -> int:
+        return 1 + self.answer_digits
+
+    def encode(self, pool: Pool) -> list[list[int]]:
+        answers = pool.objects[:, 0].copy()
+        answers[answers == MALFORMED] = 0  # only verified rows are trained on; never crash here
+        return self.numbers.encode(answers)
+
+    def encode_prompts(self, prompts: np.ndarray) -> list[list[int]]:
+        prompts = np.asarray(prompts, dtype=np.int64)
+        cols = [self.numbers.encode_fixed(prompts[:, i], self.prompt_digits) for i in range(2)]
+        return np.concatenate(cols, axis=1).tolist()
+
+    def encode_tokens(self, pool: Pool) -> TokenArrays:
+        """The tokens of encode_prompts and encode, as arrays written by C++ in one call:
+        the fast training path."""
+        rows = np.column_stack([pool.prompts[:, :2], pool.objects[:, :1]]).astype(np.int64)
+        return _core.int_encode_tokens(rows, self.numbers.base, self.prompt_digits, self.numbers.max_digits,
+                                       MALFORMED, 0)
+
+    def decode(self, tokens: list[list[int]], prompts: np.ndarray | None) -> Pool:
+        answers = self.numbers.decode_many(tokens)
+        return Pool(objects=answers[:, None], prompts=np.asarray(prompts, dtype=np.int64),
+                    origin=np.full(len(answers), "sample", dtype=object))
+
+
+class IntegerProblem(ConditionalProblem):
     """What every (a, b) -> integer task shares: encoding, pools, verification, metrics."""
 
     Settings: ClassVar[type[ProblemSettings]] = IntegerSettings
-    conditional: ClassVar[bool] = True
     default_kernel: ClassVar[str | None] = None
 
     def __init__(self, settings: IntegerSettings, task_dir: Path | None = None) -> None:
         super().__init__(settings, task_dir)
         self.prompt_digits = digits_needed(settings.max_operand, settings.base)
-        self.codec = IntCodec(settings.base, max(self.prompt_digits, self.answer_digits()))
+        self.codec = IntegerAnswers(settings.base, self.prompt_digits, self.answer_digits())
         self._test: np.ndarray | None = None
         self.last_metrics: dict[str, Any] = {}
 
@@ -70,41 +106,15 @@ class IntegerProblem(Problem):
     def summary_rows(self, metrics: dict[str, Any]) -> list[list[Any]]:
         return []
 
-    def progress_note(self, metrics: dict[str, Any]) -> str:
-        """One short phrase for the CLI's per-generation line."""
-        return f"acc {metrics['accuracy']:.1%}"
+    def progress_note(self, model_metrics: dict[str, Any]) -> str | None:
+        return f"acc {model_metrics['accuracy']:.1%}"
 
-    # ---- vocabulary and encoding --------------------------------------------------------
-    def vocabulary(self) -> list[str]:
-        return self.codec.vocabulary()
-
-    def max_answer_tokens(self) -> int:
-        return 1 + self.answer_digits()
-
+    # ---- prompts ------------------------------------------------------------------------
     def max_prompt_tokens(self) -> int:
         return 2 * (1 + self.prompt_digits)
 
-    def encode(self, pool: Pool) -> list[list[int]]:
-        answers = pool.objects[:, 0].copy()
-        answers[answers == MALFORMED] = 0  # only verified rows are trained on; never crash here
-        return self.codec.encode(answers)
-
-    def encode_tokens(self, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The tokens of encode_prompts and encode, as arrays written by C++ in one call
-        (prompts, answers right-padded with -1, answer lengths): the fast training path."""
-        rows = np.column_stack([pool.prompts[:, :2], pool.objects[:, :1]]).astype(np.int64)
-        return _core.int_encode_tokens(rows, self.settings.base, self.prompt_digits, self.codec.max_digits,
-                                       MALFORMED, 0)
-
     def encode_prompts(self, prompts: np.ndarray) -> list[list[int]]:
-        prompts = np.asarray(prompts, dtype=np.int64)
-        cols = [self.codec.encode_fixed(prompts[:, i], self.prompt_digits) for i in range(2)]
-        return np.concatenate(cols, axis=1).tolist()
-
-    def decode(self, tokens: list[list[int]], prompts: np.ndarray | None) -> Pool:
-        answers = self.codec.decode_many(tokens)
-        return Pool(objects=answers[:, None], prompts=np.asarray(prompts, dtype=np.int64),
-                    origin=np.full(len(answers), "sample", dtype=object))
+        return self.codec.encode_prompts(prompts)
 
     # ---- data ---------------------------------------------------------------------------
     @staticmethod
@@ -158,8 +168,7 @@ class IntegerProblem(Problem):
             "test_size": int(len(test)),
         }
         metrics.update(self.task_metrics(generate, test, predicted))
-        metrics["progress_note"] = self.progress_note(metrics)
-        self.last_metrics = metrics
+        self.last_metrics = dict(metrics)
         return metrics
 
     def headline(self, summary: dict[str, Any]) -> str | None:
@@ -170,14 +179,15 @@ class IntegerProblem(Problem):
         line = f"{100 * m['accuracy']:.1f}%"
         return line + (f", {m['correct_gcds']} gcds" if m.get("correct_gcds") is not None else "")
 
-    def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
+    def finalize(self, run_dir: Path, pool: Pool) -> Summary:
         m = self.last_metrics
         if not m:
-            return {}
+            return Summary()
         rows = [["accuracy (held-out, natural distribution)", f"{m['accuracy']:.2%}"],
                 ["malformed answers", f"{m['invalid_answers']:.2%}"], *self.summary_rows(m)]
-        return {"metrics": m,
-                "table": {"title": f"{self.name}: final model", "columns": ["metric", "value"], "rows": rows}}
+        # the metrics as the last generation's metrics.json has them, progress note included
+        return Summary({"metrics": {**m, "progress_note": self.progress_note(m)}},
+                       SummaryTable(f"{self.name}: final model", ["metric", "value"], rows))
 
 
 # ---- GCD ---------------------------------------------------------------------------------
@@ -288,7 +298,7 @@ class GCD(IntegerProblem):
         teaches gcds with primes outside the base, and the bound no longer holds."""
         return self.settings.operands == "uniform" and self.settings.outcomes == "natural"
 
-    def progress_note(self, m: dict[str, Any]) -> str:
+    def progress_note(self, m: dict[str, Any]) -> str | None:
         ceiling = f"/{m['ceiling']:.1%}" if "ceiling" in m else ""
         return f"acc {m['accuracy']:.1%}{ceiling} gcds {m['correct_gcds']}"
 

@@ -24,7 +24,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from loopengine.pool import Pool
-from loopengine.problems.base import Problem, ProblemSettings
+from loopengine.problems.base import ConditionalProblem, ProblemSettings, Summary, SummaryTable
+from loopengine.problems.codecs import Codec
 from loopengine.problems.lyapunov import tokens as T
 from loopengine.problems.lyapunov import v_search
 from loopengine.problems.lyapunov.backward import BackwardSpec, backward_example
@@ -107,19 +108,62 @@ class LyapunovSettings(ProblemSettings):
         return self
 
 
-class Lyapunov(Problem):
+class LyapunovCodec(Codec):
+    """V as the tokens of tokens.py (the system, when there is one per row, is the prompt);
+    rows are read and written through the problem's layout."""
+
+    def __init__(self, problem: Lyapunov) -> None:
+        self.problem = problem
+
+    def vocabulary(self) -> list[str]:
+        return list(T.VOCAB)
+
+    def max_answer_tokens(self) -> int:
+        p = self.problem
+        n = p.layout.n_max
+        mono = max(len(T.monomial_tokens(tuple(int(e) for e in row[:n]))) for row in p.layout.v_basis)
+        per_term = 2 + 1 + len(str(p.settings.coef_bound)) + mono  # "+", "*", INT sign, digits, monomial
+        return p.settings.max_terms * per_term
+
+    def encode(self, pool: Pool) -> list[list[int]]:
+        out = []
+        for row in pool.objects:
+            v = {m: c for m, c in self.problem.v_of(row).items()}
+            try:
+                out.append(T.ids(T.poly_tokens(v))[: self.max_answer_tokens()])
+            except T.TokenError:
+                out.append(T.ids(T.int_tokens(0)))
+        return out
+
+    def decode(self, tokens: list[list[int]], prompts: np.ndarray | None) -> Pool:
+        p = self.problem
+        if prompts is None:
+            prompts = np.repeat(p.targets[0][1][None], len(tokens), axis=0)
+        vs: list[PolyDict | None] = []
+        for ids, prompt in zip(tokens, prompts):
+            n = int(prompt[0])
+            try:
+                v = T.parse_poly(T.strs(ids), n, p.layout.v_degree)
+                ok = all(2 <= sum(m) <= p.layout.v_degree for m in v) and len(v) <= p.settings.max_terms
+                vs.append(v if ok else None)
+            except (T.TokenError, RecursionError):
+                vs.append(None)
+        return Pool(objects=p.rows(prompts, vs), prompts=prompts if p.conditional else None,
+                    origin=np.full(len(tokens), "sample", dtype=object))
+
+
+class Lyapunov(ConditionalProblem):
     """Lyapunov functions V for polynomial systems x' = f(x), certified by sum-of-squares programs."""
 
     name = "lyapunov"
     Settings = LyapunovSettings
-    conditional = False
     default_kernel = "lyapunov"
     kernels = {"lyapunov": "loopengine.problems.lyapunov.falsify:local_search"}
 
     def __init__(self, settings: LyapunovSettings, task_dir: Path | None = None) -> None:
         super().__init__(settings, task_dir)
         s = settings
-        self.conditional = s.mode == "family"
+        self.codec = LyapunovCodec(self)
         if s.mode == "one":
             system = parse_system(s.f, label="f")
             n = len(system)
@@ -137,6 +181,11 @@ class Lyapunov(Problem):
         self.eval_points = sample_points(EVAL_SEED, self.layout.n_max, s.eval_points_per_scale)
         self.target_index = {row.tobytes(): i for i, (_, row) in enumerate(self.targets)}
         self.found: dict[int, list[tuple[float, bytes, np.ndarray]]] = {}  # target -> best (score, key, row)
+
+    @property
+    def conditional(self) -> bool:
+        """Mode "family" maps systems (prompts) to V; mode "one" generates V for its one system."""
+        return self.settings.mode == "family"
 
     # ---- rows ---------------------------------------------------------------------------
     @property
@@ -211,46 +260,12 @@ class Lyapunov(Problem):
                               "no target systems: give targets_file or forward_targets > 0")
         return out
 
-    # ---- vocabulary and tokens ------------------------------------------------------------
-    def vocabulary(self) -> list[str]:
-        return list(T.VOCAB)
-
-    def max_answer_tokens(self) -> int:
-        n = self.layout.n_max
-        mono = max(len(T.monomial_tokens(tuple(int(e) for e in row[:n]))) for row in self.layout.v_basis)
-        per_term = 2 + 1 + len(str(self.settings.coef_bound)) + mono  # "+", "*", INT sign, digits, monomial
-        return self.settings.max_terms * per_term
-
+    # ---- prompts (the codec, LyapunovCodec, writes V) ----------------------------------------
     def max_prompt_tokens(self) -> int:
         return self.settings.max_prompt_tokens if self.conditional else 0
 
-    def encode(self, pool: Pool) -> list[list[int]]:
-        out = []
-        for row in pool.objects:
-            v = {m: c for m, c in self.v_of(row).items()}
-            try:
-                out.append(T.ids(T.poly_tokens(v))[: self.max_answer_tokens()])
-            except T.TokenError:
-                out.append(T.ids(T.int_tokens(0)))
-        return out
-
     def encode_prompts(self, prompts: np.ndarray) -> list[list[int]]:
         return [T.ids(T.system_tokens(self.system_of(p)[1]))[: self.max_prompt_tokens()] for p in prompts]
-
-    def decode(self, tokens: list[list[int]], prompts: np.ndarray | None) -> Pool:
-        if prompts is None:
-            prompts = np.repeat(self.targets[0][1][None], len(tokens), axis=0)
-        vs: list[PolyDict | None] = []
-        for ids, p in zip(tokens, prompts):
-            n = int(p[0])
-            try:
-                v = T.parse_poly(T.strs(ids), n, self.layout.v_degree)
-                ok = all(2 <= sum(m) <= self.layout.v_degree for m in v) and len(v) <= self.settings.max_terms
-                vs.append(v if ok else None)
-            except (T.TokenError, RecursionError):
-                vs.append(None)
-        return Pool(objects=self.rows(prompts, vs), prompts=prompts if self.conditional else None,
-                    origin=np.full(len(tokens), "sample", dtype=object))
 
     # ---- data -----------------------------------------------------------------------------
     def backward_pool(self, rng: np.random.Generator, size: int) -> Pool:
@@ -369,7 +384,7 @@ class Lyapunov(Problem):
         return int(((stats[:, 0] == 0) & (nterms > 0)).sum())
 
     # ---- certification --------------------------------------------------------------------
-    def finalize(self, run_dir: Path, pool: Pool) -> dict[str, Any]:
+    def finalize(self, run_dir: Path, pool: Pool) -> Summary:
         if pool is not None and len(pool):
             if pool.score is None:
                 self.evaluate(pool)
@@ -426,16 +441,15 @@ class Lyapunov(Problem):
             results.append({"name": name, "system": system_text, "V": None if best_v == "-" else best_v,
                             "status": best_status, "certificate": cert_file})
         self.finalize_progress("certified", len(self.targets), len(self.targets))
-        return {
-            "targets": len(self.targets), "certified": counts[GAS] + counts[STABLE],
-            **{k.replace(" ", "_"): v for k, v in counts.items()},
-            "skipped": len(self.skipped), "skipped_targets": self.skipped,
-            "results": results,
-            "table": {"title": "Lyapunov functions (proven statuses come from exact rational SOS checks)",
-                      "columns": ["system", "x' = f(x)", "V", "status", "SOS s"], "rows": rows,
-                      "short": SHORT_STATUS, "legend": STATUS_LEGEND,
-                      "full_text": "certificates/ (one JSON file per system: V, status, proof data)"},
-        }
+        return Summary(
+            {"targets": len(self.targets), "certified": counts[GAS] + counts[STABLE],
+             **{k.replace(" ", "_"): v for k, v in counts.items()},
+             "skipped": len(self.skipped), "skipped_targets": self.skipped, "results": results},
+            SummaryTable("Lyapunov functions (proven statuses come from exact rational SOS checks)",
+                         ["system", "x' = f(x)", "V", "status", "SOS s"], rows, short=SHORT_STATUS,
+                         legend=STATUS_LEGEND,
+                         full_text="certificates/ (one JSON file per system: V, status, proof data)"),
+        )
 
     def headline(self, summary: dict[str, Any]) -> str | None:
         """"11/14 targets proven (11 GAS, 0 stable, 3 rejected) in 76 s"."""
