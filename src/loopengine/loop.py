@@ -70,12 +70,19 @@ class Loop:
     def restore(self, checkpoint: dict[str, Any]) -> None:
         checkpoint = decode(checkpoint)  # checkpoints are tensors + plain data (checkpoint.py)
         if self.model is not None:
+            # checkpoints hold CPU tensors; both calls copy them onto the model's device
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.state = checkpoint["loop_state"]
         self.problem.load_state_dict(checkpoint.get("problem_state"))
         torch.set_rng_state(checkpoint["rng"]["torch"])
         random.setstate(checkpoint["rng"]["python"])
+        # Every generation reseeds torch (CPU and GPUs) from (seed, g), so the GPU state is not
+        # what makes a resume exact; it is restored when this machine has the same GPUs, and
+        # ignored by one with other GPUs or none (a checkpoint written on a GPU resumes on a CPU).
+        cuda = checkpoint["rng"].get("cuda")
+        if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
 
     def checkpoint(self) -> dict[str, Any]:
         return encode({  # loadable with torch.load(weights_only=True)
