@@ -59,3 +59,16 @@ def shared_kernel_cache(tmp_path_factory) -> Path:
     """One kernel cache for test modules that build the same test kernels (with
     CXXFLAGS=-O0), so each is compiled once per session."""
     return tmp_path_factory.mktemp("shared-kernel-cache")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need an NVIDIA GPU: skipped (with the reason listed by -ra) where
+    torch sees none, so `pytest` passes on CPU machines and `pytest -m cuda` runs them on a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU: torch {torch.__version__} sees none")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
