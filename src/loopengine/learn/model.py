@@ -47,8 +47,9 @@ def pick_device() -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (device.index or 0) >= count:
+            build = torch.version.cuda or "no"
             raise ConfigError(DEVICE_ENV, None, f"{wanted} asks for a GPU, and torch sees {count} "
-                                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})")
+                                                f"(torch {torch.__version__}, CUDA build: {build})")
     return device
 
 
