@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from archives import TINY_GCD
+
 # Keep torch from oversubscribing the CI machine's two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -45,6 +47,16 @@ chunk_size = 16
 [kernel]
 elite_params = { kick = 1 }
 """
+
+
+@pytest.fixture(params=["c4free", "gcd"])
+def tiny_task_any(request, tmp_path: Path) -> Path:
+    """TINY_C4 and TINY_GCD in turn (the C4-free one skips where pynauty is missing)."""
+    if request.param == "c4free":
+        pytest.importorskip("pynauty")
+    path = tmp_path / f"tiny_{request.param}.toml"
+    path.write_text(TINY_C4 if request.param == "c4free" else TINY_GCD)
+    return path
 
 
 @pytest.fixture
