@@ -49,6 +49,10 @@ def sampling_rate(task, problem, device: torch.device, mode: str, prompts: int, 
     return sum(len(a) + 1 for a in answers) / best
 
 
+def print_row(spec: str, device: torch.device, mode: str, batch: int, rate: float, cpu_rate: float) -> None:
+    print(f"{spec:<9}{device.type:<7}{mode:<10}{batch:>6}{rate:>12,.0f}{rate / cpu_rate:>8.1f}x", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default=str(ROOT / "tasks" / "gcd_loguniform.toml"))
@@ -60,14 +64,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per timed GPU run")
     ap.add_argument("--cpu-steps", type=int, default=5, help="optimizer steps per timed CPU run")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--sample-prompts", type=int, default=8000)
+    ap.add_argument("--sample-prompts", type=int, default=8000, help="GPU rows")
+    ap.add_argument("--cpu-sample-prompts", type=int, default=1000, help="the CPU row (also its batch)")
     ap.add_argument("--sample-batches", type=int, nargs="+", default=[1000, 8000])
     ap.add_argument("--toy", action="store_true", help="tiny models and counts: checks the script, measures nothing")
     args = ap.parse_args()
     if args.toy:
         args.models, args.batch_sizes, args.precisions = ["1x32x2", "2x64x4"], [64], ["fp32", "bf16"]
         args.steps, args.cpu_steps, args.repeat, args.cpu_batch = 3, 2, 1, 64
-        args.sample_prompts, args.sample_batches = 200, [100]
+        args.sample_prompts, args.sample_batches, args.cpu_sample_prompts = 200, [100], 100
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(gpu_line())
     print(f"task {args.task}; CPU rows: {args.cpu_threads} threads; fused AdamW: {bool(adamw_options())}")
@@ -90,23 +95,26 @@ def main() -> None:
                 steps = args.cpu_steps if device.type == "cpu" else args.steps
                 rate, _ = time_variant(task, problem, device, v, steps, args.repeat)
                 cpu_rate = cpu_rate or rate
-                print(f"{spec:<9}{device.type:<7}{mode:<10}{batch:>6}{rate:>12,.0f}{rate / cpu_rate:>8.1f}x", flush=True)
+                print_row(spec, device, mode, batch, rate, cpu_rate)
         if spec in COMMITTED_2CORE:
             print(f"{spec:<9}(committed 2-core project figure, batch 128: {COMMITTED_2CORE[spec]:,} examples/s)")
 
-    print(f"\nsampling, answer tokens/s (greedy, {args.sample_prompts} prompts, untrained model)")
+    print(f"\nsampling, answer tokens/s (greedy, untrained model; {args.sample_prompts} prompts on the GPU, "
+          f"{args.cpu_sample_prompts} on the CPU)")
     print(f"{'model':<9}{'device':<7}{'precision':<10}{'batch':>6}{'tokens/s':>12}{'vs CPU':>9}")
     for spec in args.models:
         task, _ = load_task(args.task, model_overrides(spec))
         problem = make_problem(task.task.problem, task.problem, args.task)
         cpu_rate = None
         for device in devices:
-            rows = ([("fp32", args.sample_batches[0])] if device.type == "cpu"
+            torch.set_num_threads(args.cpu_threads)
+            rows = ([("fp32", args.cpu_sample_prompts)] if device.type == "cpu"
                     else [(p, b) for p in ("fp32", "bf16") if p in args.precisions for b in args.sample_batches])
             for mode, batch in rows:
-                rate = sampling_rate(task, problem, device, mode, args.sample_prompts, batch)
+                prompts = args.cpu_sample_prompts if device.type == "cpu" else args.sample_prompts
+                rate = sampling_rate(task, problem, device, mode, prompts, batch)
                 cpu_rate = cpu_rate or rate
-                print(f"{spec:<9}{device.type:<7}{mode:<10}{batch:>6}{rate:>12,.0f}{rate / cpu_rate:>8.1f}x", flush=True)
+                print_row(spec, device, mode, batch, rate, cpu_rate)
 
 
 if __name__ == "__main__":
