@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$NAME" ] || { [ $TOY = 1 ] && NAME=gpu_run_all_toy_cpu || NAME=gpu_run_all; }
-OUT_DIR=${OUT:-$ROOT/benchmarks/out/gpu}
+OUT_DIR=${OUT:-benchmarks/out/gpu}
 mkdir -p "$OUT_DIR"
 RESULT=$OUT_DIR/$NAME.txt
 PY=${PYTHON:-python3}
@@ -97,7 +97,7 @@ main() {
 
   if has_phase install; then
     if [ $TOY = 1 ]; then
-      echo; echo "=== install: skipped (--toy uses $ROOT/src and its built _core) ==="
+      echo; echo "=== install: skipped (--toy uses src/ and its built _core) ==="
       export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
     elif phase install 300 install_project; then
       export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -107,7 +107,7 @@ main() {
       export PYTHONPATH=$ROOT/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
     fi
   fi
-  "$PY" -c "import loopengine; print('# loopengine from', loopengine.__file__)" || exit 1
+  "$PY" -c "import os, loopengine; print('# loopengine from', os.path.relpath(loopengine.__file__))" || exit 1
 
   local toy=(); [ $TOY = 1 ] && toy=(--toy)
   if has_phase tests; then

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,7 +76,7 @@ def main() -> None:
         args.sample_prompts, args.sample_batches, args.cpu_sample_prompts = 200, [100], 100
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(gpu_line())
-    print(f"task {args.task}; CPU rows: {args.cpu_threads} threads; fused AdamW: {bool(adamw_options())}")
+    print(f"task {Path(args.task).name}; CPU rows: {args.cpu_threads} threads; fused AdamW: {bool(adamw_options())}")
     if len(devices) == 1:
         print("no CUDA device: only the CPU rows are timed")
 
