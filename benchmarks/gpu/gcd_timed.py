@@ -69,7 +69,7 @@ def main() -> None:
         loop = build_loop(task, args.task, args.task.parent, run_dir, quiet=True)
         print(f"device {loop.device}; model {sum(p.numel() for p in loop.model.parameters()):,} parameters")
         archive.create_run(run_dir, raw, args.task.parent)
-        start, examples, last = time.perf_counter(), 0, None
+        start, examples, last, previous_rate = time.perf_counter(), 0, None, 0.0
         with RunProgress(planned, quiet=True) as progress, precision(loop.device, args.precision):
             for g in range(planned):
                 steps = task.train.first_steps if g == 0 else task.train.steps
@@ -83,8 +83,12 @@ def main() -> None:
                       f"other {t['total'] - t['train']:4.1f} s  uniform accuracy {mm['accuracy']:.2%}  "
                       f"correct gcds <= 100: {mm['correct_gcds']}", flush=True)
                 last = (m, elapsed)
-                # size the next generation from this one's time per step and its overhead
-                per_step = t["train"] / max(steps, 1)
+                # size the next generation from the time per step and this one's overhead; past
+                # generation 1, the slower of the last two rates (generation 0 includes warm-up),
+                # so a noisy fast generation does not overrun the budget
+                rate = t["train"] / max(steps, 1)
+                per_step = rate if g <= 1 else max(rate, previous_rate)
+                previous_rate = rate
                 overhead = time.perf_counter() - began - t["train"]
                 room = min(args.every, budget - elapsed) - overhead
                 if room < 0.25 * args.every or g == planned - 1:
