@@ -11,52 +11,6 @@ from loopengine.rundir.archive import complete_generations
 
 runner = CliRunner()
 
-# The integer counterpart of TINY_C4 (same run name and seed: runs land in tiny-3): the C++
-# token path, no local search, greedy evaluation; and no pynauty, which some machines lack.
-TINY_GCD = """
-[task]
-name = "tiny"
-problem = "gcd"
-seed = 3
-generations = 3
-
-[problem]
-base = 30
-max_operand = 1_000_000
-test_size = 200
-classes = 10
-per_class = 10
-
-[loop]
-initial_pool = 100
-samples_per_generation = 100
-keep = 100
-elite_size = 0
-
-[model]
-layers = 1
-heads = 2
-width = 32
-
-[train]
-first_steps = 20
-steps = 10
-batch_size = 32
-
-[sampling]
-batch_size = 100
-
-[selection]
-elite_fraction = 0.0
-
-[kernel]
-local_search = "none"
-
-[execution]
-threads = 1
-"""
-
-
 
 def run(task: Path, out: Path, *extra: str) -> Path:
     result = runner.invoke(app, ["run", str(task), "--out", str(out), "--quiet", *extra])

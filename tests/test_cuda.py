@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from archives import TINY_GCD, checkpoint_tensors, resume, run, same_candidates
+from archives import checkpoint_tensors, resume, run, same_candidates
 from loopengine.learn.data import TokenMix
 from loopengine.learn.model import DEVICE_ENV, ModelShape, Transformer, adamw_options, shape_for
 from loopengine.learn.train import prompt_tokens, sample, token_set, train_steps
@@ -96,14 +96,12 @@ def test_checkpoint_written_on_cuda_resumes_on_cpu_and_back(tiny_task_any, tmp_p
         assert np.isfinite(metrics["train_loss"])
 
 
-def test_sample_command_on_cuda_and_cpu(tmp_path, monkeypatch):
+def test_sample_command_on_cuda_and_cpu(tiny_gcd_task, tmp_path, monkeypatch):
     """`loopengine sample` from a model trained on the GPU, on the GPU and on the CPU."""
     from loopengine.inspection.sample import draw
 
     monkeypatch.setenv(DEVICE_ENV, "cuda")
-    task = tmp_path / "gcd.toml"
-    task.write_text(TINY_GCD)
-    run_dir = run(task, tmp_path / "runs", "--generations", "2")
+    run_dir = run(tiny_gcd_task, tmp_path / "runs", "--generations", "2")
     answers = {}
     for device in ("cuda", "cpu"):
         monkeypatch.setenv(DEVICE_ENV, device)
