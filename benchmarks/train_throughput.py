@@ -43,6 +43,7 @@ class Variant:
     compile: bool = False
     answer_only: bool = True
     bf16: bool = False  # torch.autocast to bfloat16 around the step (CPUs with avx512_bf16 / AMX, GPUs)
+    tf32: bool = False  # float32 matmuls on TF32 tensor cores (torch.set_float32_matmul_precision("high"); GPUs)
 
 
 def build(task, problem, device: torch.device, variant: Variant):
@@ -73,20 +74,27 @@ def time_variant(task, problem, device, variant: Variant, steps: int, repeat: in
     model, runner, optimizer = build(task, problem, device, variant)
     rng = np.random.default_rng(0)
     precision = torch.autocast(device.type, dtype=torch.bfloat16, enabled=variant.bf16)
-    with precision:
-        train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
-                    variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
-    best_wall = best_cpu = math.inf
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
+    matmul_before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if variant.tf32 else "highest")
+    try:
         with precision:
-            train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
-                        answer_only=variant.answer_only)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best_wall = min(best_wall, time.perf_counter() - wall)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
+            train_steps(runner, optimizer, sampler_for(problem, variant, rng, variant.batch_size), 1,
+                        variant.batch_size, rng, device, answer_only=variant.answer_only)  # warm-up (and compilation)
+        best_wall = best_cpu = math.inf
+        for _ in range(repeat):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            wall, cpu = time.perf_counter(), time.process_time()
+            sampler = sampler_for(problem, variant, rng, steps * variant.batch_size)
+            with precision:
+                train_steps(runner, optimizer, sampler, steps, variant.batch_size, rng, device,
+                            answer_only=variant.answer_only)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best_wall = min(best_wall, time.perf_counter() - wall)
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+    finally:
+        torch.set_float32_matmul_precision(matmul_before)
     examples = steps * variant.batch_size
     return examples / best_wall, examples / best_cpu
 

@@ -55,18 +55,30 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT, help="where the table, json and plot go")
     ap.add_argument("--name", default="two_set", help="file name stem of the outputs")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra override for every run")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget of the first arm of each task: it stops after the generation that "
+                         "passes it (at most --generations), and the other arms then run as many generations, "
+                         "so every arm still sees the same examples")
     args = ap.parse_args()
+    if args.minutes is not None and any(o.startswith("train.lr_final") for o in args.overrides):
+        ap.error("--minutes with train.lr_final: the decay would span --generations, not the generations run")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    budget = args.generations * args.steps * args.batch_size
     arms = [a for a in [("one-set", 0, 0.0), ("two-set", args.repeat_size, args.repeat_prob)] if a[0] in args.arms]
     results = []
     for task in args.tasks:
+        generations, minutes = args.generations, args.minutes
         for label, size, prob in arms:
-            print(f"running {task} {label} (S={size}, p={prob}, {budget:,} examples)...", flush=True)
-            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), args.generations,
-                               on_generation=lambda m: print(f"  gen {m['generation']}  {m['wall'] / 60:.1f} min  "
-                                                             f"accuracy {m['model']['accuracy']:.2%}", flush=True))
+            budget = generations * args.steps * args.batch_size
+            limit = "" if minutes is None else f", at most {minutes} min"
+            print(f"running {task} {label} (S={size}, p={prob}, {budget:,} examples{limit})...", flush=True)
+            history = run_loop(ROOT / "tasks" / f"{task}.toml", arm_overrides(args, task, size, prob), generations,
+                               minutes, on_generation=lambda m: print(f"  gen {m['generation']}  {m['wall'] / 60:.1f} "
+                                                                      f"min  accuracy {m['model']['accuracy']:.2%}",
+                                                                      flush=True))
+            if minutes is not None:  # the first arm fixed the budget: the others run as many generations
+                generations, minutes = len(history), None
+                budget = generations * args.steps * args.batch_size
             curve = [((m["generation"] + 1) * args.steps * args.batch_size, m["model"]["accuracy"]) for m in history]
             last = history[-1]["model"]
             results.append({"task": task, "arm": label, "S": size, "p": prob, "examples": budget,

@@ -116,6 +116,6 @@ def test_answer_only_forward_matches_the_full_forward():
         mix = TokenMix(ts, 1.0, None)
         got = []
         train_steps(m, opt, mix, 5, 8, np.random.default_rng(2), torch.device("cpu"),
-                    on_step=lambda _step, loss, got=got: got.append(loss), answer_only=answer_only)
+                    on_step=lambda _step, loss, got=got: got.append(float(loss)), answer_only=answer_only)
         losses.append(got)
     assert np.allclose(losses[0], losses[1], atol=1e-4)

@@ -70,12 +70,19 @@ class Loop:
     def restore(self, checkpoint: dict[str, Any]) -> None:
         checkpoint = decode(checkpoint)  # checkpoints are tensors + plain data (checkpoint.py)
         if self.model is not None:
+            # checkpoints hold CPU tensors; both calls copy them onto the model's device
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.state = checkpoint["loop_state"]
         self.problem.load_state_dict(checkpoint.get("problem_state"))
         torch.set_rng_state(checkpoint["rng"]["torch"])
         random.setstate(checkpoint["rng"]["python"])
+        # Every generation reseeds torch (CPU and GPUs) from (seed, g), so the GPU state is not
+        # what makes a resume exact; it is restored when this machine has the same GPUs, and
+        # ignored by one with other GPUs or none (a checkpoint written on a GPU resumes on a CPU).
+        cuda = checkpoint["rng"].get("cuda")
+        if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
 
     def checkpoint(self) -> dict[str, Any]:
         return encode({  # loadable with torch.load(weights_only=True)
@@ -155,12 +162,17 @@ class Loop:
             group["lr"] = self.lr(g)
         progress.phase(g, "training", total=steps)
 
-        def on_step(step: int, loss: float) -> None:
-            self.step_losses.append(round(loss, 5))  # metrics.json "train_losses": the report's loss curve
+        losses: list[torch.Tensor] = []  # kept on the device: read once, after the last step
+
+        def on_step(step: int, loss: torch.Tensor) -> None:
+            losses.append(loss)
             progress.advance(1, "steps")
 
-        return train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
+        mean = train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
                            on_step=on_step)
+        if losses:  # metrics.json "train_losses": the report's loss curve
+            self.step_losses = [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
+        return mean
 
     def lr(self, g: int) -> float:
         t = self.task.train

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loopengine.errors import ConfigError
+
 if TYPE_CHECKING:
     from loopengine.config import Task
     from loopengine.problems.base import Problem
@@ -23,8 +25,32 @@ PAD, BOS, SEP, EOS = 0, 1, 2, 3
 N_SPECIAL = 4
 
 
+DEVICE_ENV = "LOOPENGINE_DEVICE"
+
+
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where the model trains and samples: the GPU when there is one, else the CPU.
+
+    LOOPENGINE_DEVICE=cpu | cuda | cuda:N forces one (auto or unset: the default). An
+    environment variable, not a task key, because the device is a property of the machine,
+    not of the experiment: a run directory copied to a machine without a GPU resumes there
+    unchanged (checkpoints hold CPU tensors, see rundir/checkpoint.py)."""
+    wanted = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if wanted in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(wanted)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(DEVICE_ENV, None, f"cpu, cuda, cuda:N or auto (got {wanted!r})")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            build = torch.version.cuda or "no"
+            raise ConfigError(DEVICE_ENV, None, f"{wanted} asks for a GPU, and torch sees {count} "
+                                                f"(torch {torch.__version__}, CUDA build: {build})")
+    return device
 
 
 def set_cpu_threads(threads: int) -> None:

@@ -145,31 +145,38 @@ def train_steps(
     batch_size: int,
     rng: np.random.Generator,
     device: torch.device,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
     answer_only: bool = True,
 ) -> float:
     """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps.
     answer_only: the model's last block computes only the rows from the batch's first
-    target on (the loss is the same; False is the full forward, kept for benchmarks)."""
+    target on (the loss is the same; False is the full forward, kept for benchmarks).
+    on_step(step, loss) gets the step's loss as a 0-d tensor on `device`: reading it
+    (float(loss)) waits for the GPU, so the loop itself never does, step by step."""
     model.train()
-    losses: list[float] = []
+    host = torch.device("cpu")
+    losses: list[torch.Tensor] = []
     for step in range(steps):
-        drawn = sampler.batch(rng, batch_size, model.shape.context, device)
+        # Batches are drawn and cut on the host, where first_target costs no device sync,
+        # then copied to the device once.
+        drawn = sampler.batch(rng, batch_size, model.shape.context, host)
         if drawn is None:
             break
         x, y = drawn
         first = first_target(y) if answer_only else 0
-        logits, y = model(x, keep_from=first), y[:, first:]
+        x, y = x.to(device, non_blocking=True), y[:, first:].to(device, non_blocking=True)
+        logits = model(x, keep_from=first)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(loss.detach())
         if on_step:
             on_step(step + 1, losses[-1])
     tail = losses[-max(1, len(losses) // 10):]
-    return float(np.mean(tail)) if tail else float("nan")
+    # one device-to-host copy per call; float64 mean as numpy takes it
+    return float(np.mean(torch.stack(tail).double().cpu().numpy())) if tail else float("nan")
 
 
 def sample(

@@ -157,7 +157,9 @@ def remove_partial(run_dir: Path) -> None:
 
 def load_checkpoint(run_dir: Path, g: int) -> dict[str, Any]:
     """The raw checkpoint (decode it with loopengine.rundir.checkpoint.decode). weights_only=True: a
-    checkpoint is data, and torch then refuses any pickle that would import or call code."""
+    checkpoint is data, and torch then refuses any pickle that would import or call code.
+    map_location="cpu": whatever device wrote it, the checkpoint is read into host memory (decode
+    needs it there; Loop.restore's load_state_dict calls copy model and optimizer onto the device)."""
     path = run_dir / gen_name(g) / "model.pt"
     if not path.is_file():
         raise ArchiveError(f"cannot resume: {path} is missing (the checkpoint of the last complete generation)")

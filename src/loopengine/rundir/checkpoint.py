@@ -17,7 +17,10 @@ Anything that is not one of those plain types is written as a tagged dict
 - dataclasses, but only the engine's own types listed in DATACLASSES (an allowlist: a
   checkpoint cannot make `decode` build anything else);
 - a dict that happens to hold the tag as a key, so no user data is misread as a tag.
-An unknown type is an error at write time, never silently pickled.
+An unknown type is an error at write time, never silently pickled. Tensors are written as CPU
+tensors whatever device they lived on, so a checkpoint is the same data on every machine, and a
+run trained on a GPU resumes on a CPU and back (the model and optimizer load onto the device of
+the run that reads them).
 """
 from __future__ import annotations
 
@@ -68,7 +71,11 @@ def _set(items: set | frozenset) -> dict[str, Any]:
 
 def encode(value: Any) -> Any:
     """`value` as tensors and plain types (see the module docstring)."""
-    if isinstance(value, torch.Tensor) or type(value) in _PLAIN:
+    if isinstance(value, torch.Tensor):
+        # CPU tensors (no copy when already there): a checkpoint written on a GPU then loads
+        # on any machine, and decode's numpy views need host memory anyway
+        return value.detach().cpu()
+    if type(value) in _PLAIN:
         return value
     if isinstance(value, np.ndarray):
         return _array(value)
