@@ -5,6 +5,8 @@ directory's lock (runlock.py) while they write; code a received task.toml names 
 only with --trust (trust.py), and checkpoints load weights-only (checkpoint.py)."""
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +130,60 @@ def open_run(run_dir: Path, trust: bool, action: str) -> tuple[Task, Path]:
     return validate_task(raw, source), task_dir
 
 
+def resume_point(run_dir: Path) -> tuple[int, str | None]:
+    """The generation whose checkpoint `resume` continues from, and, when the last generation
+    must be redone first, why. Resume checks what it builds on, before it writes anything:
+
+    - A name like gen_0003 held by a plain file: refused, naming it. A generation could not be
+      renamed into place there, so the run would stop after that generation's work.
+    - A generation before the last missing or damaged (archive.generation_damage): refused,
+      naming the file. It cannot be redone without redoing every generation after it, and
+      continuing on top of it ends in a run whose summary, report and export fail on it
+      (every generation's metrics feed them).
+    - The last generation damaged: redone from the one before, and said. A generation is a
+      function of the settings and the checkpoint before it (resume is bit-identical), so
+      redoing it loses nothing; a copy cut short damages exactly that one. When it is the
+      only generation there is no checkpoint to redo it from: refused."""
+    archive.refuse_stray_generation_files(run_dir, "resume")
+    done = archive.complete_generations(run_dir)
+    if not done:
+        raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
+                           "start it again with `loopengine run`")
+    for g in range(done[-1] + 1):
+        damage = (archive.generation_damage(run_dir, g) if g in done
+                  else f"{run_dir / archive.gen_name(g)} is missing")
+        if damage is None:
+            continue
+        if g < done[-1]:
+            raise ArchiveError(f"cannot resume {run_dir}: {damage}, and generation {g} is not the last one, "
+                               f"so resuming cannot redo it; restore that file, or start the run again "
+                               f"with `loopengine run`")
+        if g == 0:
+            raise ArchiveError(f"cannot resume {run_dir}: {damage}, and it is the run's only generation; "
+                               f"remove {run_dir} and start it again with `loopengine run`")
+        return g - 1, f"{damage}: generation {g} will be redone from generation {g - 1}"
+    return done[-1], None
+
+
 def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trust: bool = False) -> dict[str, Any]:
     task, task_dir = open_run(run_dir, trust, "resume")
     source = run_dir / "task.toml"
     with run_lock(run_dir, "resume"):
-        done = archive.complete_generations(run_dir)
-        if not done:
-            raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
-                               "start it again with `loopengine run`")
-        checkpoint = archive.load_checkpoint(run_dir, done[-1])
+        start, redo = resume_point(run_dir)
+        checkpoint = archive.load_checkpoint(run_dir, start)
         archive.remove_partial(run_dir)  # safe under the lock: no live run is writing them
         loop = build_loop(task, source, task_dir, run_dir, quiet, resuming=True)
         try:
             loop.restore(checkpoint)
         except (CheckpointFormatError, KeyError, TypeError) as exc:
             loop.executor.close()
-            path = run_dir / archive.gen_name(done[-1]) / "model.pt"
+            path = run_dir / archive.gen_name(start) / "model.pt"
             raise ArchiveError(f"cannot resume from {path}: not a loopengine checkpoint of this run "
                                f"({type(exc).__name__}: {exc})") from None
-        loop.run(generations or task.task.generations)
+        until = generations or task.task.generations
+        if redo is not None:
+            print(f"resume: {redo}", file=sys.stderr)
+            shutil.rmtree(run_dir / archive.gen_name(start + 1))  # a generation dir cannot be renamed onto
+            until = max(until, start + 2)  # the damaged generation is redone even when --generations is below it
+        loop.run(until)
         return finish(loop, run_dir)

@@ -18,6 +18,7 @@ import os
 import pickle
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,44 @@ def complete_generations(run_dir: Path) -> list[int]:
         return []
     gens = [int(m.group(1)) for p in run_dir.iterdir() if (m := GEN_RE.match(p.name)) and p.is_dir()]
     return sorted(gens)
+
+
+def generation_damage(run_dir: Path, g: int) -> str | None:
+    """What is wrong with generation g's files, found cheaply: None when metrics.json is a JSON
+    object, candidates.parquet has its footer and model.pt its zip directory (what a truncated
+    copy loses first); else "<file> <what is wrong>". Reads no rows, loads no checkpoint."""
+    gen = run_dir / gen_name(g)
+    metrics, candidates, checkpoint = gen / "metrics.json", gen / "candidates.parquet", gen / "model.pt"
+    for path in (metrics, candidates, checkpoint):
+        if not path.is_file():
+            return f"{path} is missing"
+    try:
+        value = json.loads(metrics.read_bytes())
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        value = None
+    if not isinstance(value, dict):
+        return f"{metrics} is not a JSON object (damaged)"
+    try:
+        pq.read_metadata(candidates)
+    except (OSError, ValueError, pa.ArrowException):
+        return f"{candidates} is not a readable parquet file (truncated or damaged)"
+    if not zipfile.is_zipfile(checkpoint):
+        return f"{checkpoint} is not a readable checkpoint (truncated or damaged)"
+    return None
+
+
+def stray_generation_files(run_dir: Path) -> list[Path]:
+    """Entries named like a generation that are not directories: a generation could never be
+    renamed into place there (write_generation)."""
+    return sorted(p for p in run_dir.iterdir() if GEN_RE.match(p.name) and not p.is_dir())
+
+
+def refuse_stray_generation_files(run_dir: Path, command: str) -> None:
+    """Checked before any generation is run, so that none is lost at its rename."""
+    stray = stray_generation_files(run_dir)
+    if stray:
+        raise ArchiveError(f"{stray[0]} is a file where a generation directory belongs; move it out of "
+                           f"{run_dir}, then {command} again")
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -88,6 +127,7 @@ def create_run(run_dir: Path, raw_task: dict[str, Any], task_dir: Path) -> None:
         raise ArchiveError(f"{run_dir} already holds a run; continue it with `loopengine resume {run_dir}` "
                            "or choose another --out / --seed")
     run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_stray_generation_files(run_dir, "run")
     _atomic_write_bytes(run_dir / "task.toml", tomli_w.dumps(raw_task).encode())
     # task_dir: relative paths in the task (problem files, kernels, data) resolve against it
     write_json(run_dir / "format.json", {"archive_format": ARCHIVE_FORMAT, "task_dir": str(task_dir.resolve())})
@@ -151,7 +191,13 @@ def write_generation(run_dir: Path, g: int, pool: Pool, problem: Problem, metric
     pq.write_table(candidates_table(pool, problem, g), tmp / "candidates.parquet")
     write_json(tmp / "metrics.json", metrics)
     torch.save(checkpoint, tmp / "model.pt")
-    os.rename(tmp, final)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:  # `run` and `resume` check for a file in the way up front; this is the backstop
+        # not kept: the next resume would delete it (remove_partial) and redoes the generation exactly
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArchiveError(f"cannot write generation {g} to {final} ({exc.strerror}); move that away and "
+                           f"`loopengine resume {run_dir}` to redo the generation") from None
     if best is not None:
         suffix, text = best
         _atomic_write_bytes(run_dir / f"best.{suffix}", text.encode())
