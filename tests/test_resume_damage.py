@@ -114,3 +114,24 @@ def test_run_into_a_directory_with_a_file_named_like_a_generation_is_refused(tmp
     assert result.exit_code == 2, result.output
     assert f"{run_dir}/gen_0000 is a file where a generation directory belongs" in result.output
     assert sorted(p.name for p in run_dir.iterdir()) == ["gen_0000"]
+
+
+def test_old_checkpoints_deleted_to_save_space_still_resume(damaged):
+    """docs/archive.md: model.pt is only needed to resume (the last one); old ones may go."""
+    for g in (0, 1):
+        (damaged / f"gen_{g:04d}" / "model.pt").unlink()
+    result = resume(damaged, "--generations", "4")
+    assert result.exit_code == 0, result.output
+    assert complete_generations(damaged) == [0, 1, 2, 3]
+
+
+def test_damaged_last_generation_without_a_checkpoint_before_it_is_refused(damaged):
+    (damaged / "gen_0001" / "model.pt").unlink()
+    (damaged / "gen_0002" / "metrics.json").unlink()
+    before = files(damaged)
+    result = resume(damaged)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert f"{damaged}/gen_0002/metrics.json is missing" in result.output
+    assert f"{damaged}/gen_0001/model.pt is missing" in result.output
+    assert files(damaged) == before

@@ -136,33 +136,40 @@ def resume_point(run_dir: Path) -> tuple[int, str | None]:
 
     - A name like gen_0003 held by a plain file: refused, naming it. A generation could not be
       renamed into place there, so the run would stop after that generation's work.
-    - A generation before the last missing or damaged (archive.generation_damage): refused,
-      naming the file. It cannot be redone without redoing every generation after it, and
-      continuing on top of it ends in a run whose summary, report and export fail on it
-      (every generation's metrics feed them).
+    - A generation before the last missing or damaged (archive.generation_damage; its model.pt
+      is not needed, docs/archive.md lets users delete old ones): refused, naming the file. It
+      cannot be redone without redoing every generation after it, and continuing on top of it
+      ends in a run whose summary, report and export fail on it (every generation's metrics
+      feed them).
     - The last generation damaged: redone from the one before, and said. A generation is a
       function of the settings and the checkpoint before it (resume is bit-identical), so
-      redoing it loses nothing; a copy cut short damages exactly that one. When it is the
-      only generation there is no checkpoint to redo it from: refused."""
+      redoing it loses nothing; a copy cut short damages exactly that one. Refused when there
+      is no checkpoint to redo it from (it is the only generation, or the one before has no
+      readable model.pt)."""
     archive.refuse_stray_generation_files(run_dir, "resume")
     done = archive.complete_generations(run_dir)
     if not done:
         raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
                            "start it again with `loopengine run`")
-    for g in range(done[-1] + 1):
-        damage = (archive.generation_damage(run_dir, g) if g in done
+    last = done[-1]
+    for g in range(last):
+        damage = (archive.generation_damage(run_dir, g, checkpoint=False) if g in done
                   else f"{run_dir / archive.gen_name(g)} is missing")
-        if damage is None:
-            continue
-        if g < done[-1]:
+        if damage is not None:
             raise ArchiveError(f"cannot resume {run_dir}: {damage}, and generation {g} is not the last one, "
                                f"so resuming cannot redo it; restore that file, or start the run again "
                                f"with `loopengine run`")
-        if g == 0:
-            raise ArchiveError(f"cannot resume {run_dir}: {damage}, and it is the run's only generation; "
-                               f"remove {run_dir} and start it again with `loopengine run`")
-        return g - 1, f"{damage}: generation {g} will be redone from generation {g - 1}"
-    return done[-1], None
+    damage = archive.generation_damage(run_dir, last)
+    if damage is None:
+        return last, None
+    if last == 0:
+        raise ArchiveError(f"cannot resume {run_dir}: {damage}, and it is the run's only generation; "
+                           f"remove {run_dir} and start it again with `loopengine run`")
+    before = archive.generation_damage(run_dir, last - 1)
+    if before is not None:
+        raise ArchiveError(f"cannot resume {run_dir}: {damage}, and generation {last - 1}, which it would be "
+                           f"redone from, cannot be used: {before}")
+    return last - 1, f"{damage}: generation {last} will be redone from generation {last - 1}"
 
 
 def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trust: bool = False) -> dict[str, Any]:

@@ -52,13 +52,14 @@ def complete_generations(run_dir: Path) -> list[int]:
     return sorted(gens)
 
 
-def generation_damage(run_dir: Path, g: int) -> str | None:
+def generation_damage(run_dir: Path, g: int, checkpoint: bool = True) -> str | None:
     """What is wrong with generation g's files, found cheaply: None when metrics.json is a JSON
-    object, candidates.parquet has its footer and model.pt its zip directory (what a truncated
-    copy loses first); else "<file> <what is wrong>". Reads no rows, loads no checkpoint."""
+    object, candidates.parquet has its footer and (with `checkpoint`) model.pt its zip directory,
+    what a copy cut short loses first; else "<file> <what is wrong>". Reads no rows and loads
+    no checkpoint. Without `checkpoint`, model.pt is not looked at (users delete old ones)."""
     gen = run_dir / gen_name(g)
-    metrics, candidates, checkpoint = gen / "metrics.json", gen / "candidates.parquet", gen / "model.pt"
-    for path in (metrics, candidates, checkpoint):
+    metrics, candidates, model = gen / "metrics.json", gen / "candidates.parquet", gen / "model.pt"
+    for path in (metrics, candidates, *([model] if checkpoint else [])):
         if not path.is_file():
             return f"{path} is missing"
     try:
@@ -71,8 +72,8 @@ def generation_damage(run_dir: Path, g: int) -> str | None:
         pq.read_metadata(candidates)
     except (OSError, ValueError, pa.ArrowException):
         return f"{candidates} is not a readable parquet file (truncated or damaged)"
-    if not zipfile.is_zipfile(checkpoint):
-        return f"{checkpoint} is not a readable checkpoint (truncated or damaged)"
+    if checkpoint and not zipfile.is_zipfile(model):
+        return f"{model} is not a readable checkpoint (truncated or damaged)"
     return None
 
 
