@@ -79,3 +79,25 @@ def test_bad_set_through_cli(tmp_path):
     assert result.exit_code == 2
     assert "train.lr" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("how", "out"), [("--out", "somefile.txt/runs"), ("--out", "somefile.txt"),
+                                          ("task.out", "somefile.txt/runs")])
+def test_out_under_a_plain_file(tmp_path, monkeypatch, how, out):
+    """task.out / --out where a plain file stands in the way: one line naming task.out and the
+    file, exit 2, and nothing written beside the file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "somefile.txt").write_text("notes\n")
+    if how == "--out":
+        task, args = write(tmp_path, BASE), ["--out", out]
+    else:
+        task, args = write(tmp_path, BASE.replace("[task]\n", f'[task]\nout = "{out}"\n')), []
+    result = run_cli(["run", task, "--generations", "1", *args])
+    message = result.output
+    assert result.exit_code == 2, message
+    assert "Traceback" not in message
+    assert len(message.strip().splitlines()) == 1
+    assert "task.out" in message
+    assert "somefile.txt is a file, not a directory" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["somefile.txt", "task.toml"]
+    assert (tmp_path / "somefile.txt").read_text() == "notes\n"

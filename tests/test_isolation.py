@@ -1,8 +1,13 @@
 """User kernels on the local backend run in a supervised worker process: a segfault is
 retried and then one clear line (exit code 1) with finished generations kept; a kernel that
 never returns is cut off after execution.timeout_s with its rows unchanged and the event in
-metrics.json; a kernel that behaves gives the same rows as in-process."""
+metrics.json; a kernel that behaves gives the same rows as in-process; the worker never
+outlives the engine, even one killed with SIGKILL while a kernel hangs."""
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,3 +128,85 @@ def test_python_kernel_crash_is_retried_and_hang_cut_off(tmp_path):
             strict.run(kernel, objects, None, 1, {"marker": str(marker)})
     finally:
         strict.close()
+
+
+# An engine that starts a worker, prints its pid and runs a kernel that never returns
+# (misbehave.cpp mode 2) under a timeout far longer than the test
+HANGING_ENGINE = """
+import sys
+import numpy as np
+from loopengine.execution.chunks import FaultLog
+from loopengine.execution.isolation import IsolatedRunner
+from loopengine.kernels.resolve import resolve_kernel
+
+kernel = resolve_kernel(sys.argv[1], None)
+runner = IsolatedRunner(600.0, 0, FaultLog())
+print(runner._ready(kernel).process.pid, flush=True)
+runner.run(kernel, np.zeros((4, 28), dtype=np.uint8), None, 1, 1, 4, {"mode": 2})
+"""
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it (dead either way)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def in_kernel(pid: int) -> bool:
+    """The worker's main thread sleeps in the hanging kernel (an idle worker waits in a read)."""
+    try:
+        return "nanosleep" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def kill_engine_then_expect_worker_gone(engine: subprocess.Popen, worker: int, within: float) -> None:
+    try:
+        assert not ended(worker)
+        engine.kill()
+        assert engine.wait() == -signal.SIGKILL
+        assert wait_for(lambda: ended(worker), within), f"worker {worker} outlived its engine"
+    finally:
+        engine.kill()
+        if not ended(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_worker_dies_with_an_engine_killed_while_a_kernel_hangs():
+    engine = subprocess.Popen([sys.executable, "-c", HANGING_ENGINE, str(MISBEHAVE)], stdout=subprocess.PIPE, text=True)
+    worker = int(engine.stdout.readline())
+    # the kill must land while the kernel runs: an idle worker would end anyway, on its closed pipe
+    wait_for(lambda: in_kernel(worker), 5.0)
+    kill_engine_then_expect_worker_gone(engine, worker, within=5.0)
+
+
+# A process whose child runs only the portable fallback, the parent watchdog (no PDEATHSIG)
+WATCHED_CHILD = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import os; from loopengine.execution.isolation import "
+                          "_watch_parent; print('watching', flush=True); _watch_parent(os.getppid())"])
+print(child.pid, flush=True)  # then the child's own line, on the same stdout
+child.wait()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_parent_watchdog_ends_its_process_when_the_parent_dies():
+    parent = subprocess.Popen([sys.executable, "-c", WATCHED_CHILD], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert parent.stdout.readline() == "watching\n"
+    kill_engine_then_expect_worker_gone(parent, child, within=5.0)

@@ -5,6 +5,8 @@ directory's lock (runlock.py) while they write; code a received task.toml names 
 only with --trust (trust.py), and checkpoints load weights-only (checkpoint.py)."""
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -111,10 +113,20 @@ def run_interruptible(loop: Loop, run_dir: Path, generations: int) -> dict[str, 
         raise RunInterrupted(run_dir) from None
 
 
+def check_out(run_dir: Path, source: Path | str) -> None:
+    """task.out (--out) must name a directory or a path that can become one; checked before
+    anything is built or written, so a file in the way is one line, not a traceback."""
+    blocker = archive.file_in_the_way(run_dir)
+    if blocker is not None:
+        raise ConfigError(source, "task.out", f"expected a directory to hold the run {run_dir}, "
+                          f"but {blocker} is a file, not a directory")
+
+
 def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
     task, raw = load_task(task_file, overrides)
     task_dir = task_file.parent
     run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
+    check_out(run_dir, task_file)
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
     with run_lock(run_dir, "run"):
         archive.create_run(run_dir, raw, task_dir)
@@ -140,22 +152,66 @@ def open_run(run_dir: Path, trust: bool, action: str) -> tuple[Task, Path]:
     return validate_task(raw, source), task_dir
 
 
+def resume_point(run_dir: Path) -> tuple[int, str | None]:
+    """The generation whose checkpoint `resume` continues from, and, when the last generation
+    must be redone first, why. Resume checks what it builds on, before it writes anything:
+
+    - A name like gen_0003 held by a plain file: refused, naming it. A generation could not be
+      renamed into place there, so the run would stop after that generation's work.
+    - A generation before the last missing or damaged (archive.generation_damage; its model.pt
+      is not needed, docs/archive.md lets users delete old ones): refused, naming the file. It
+      cannot be redone without redoing every generation after it, and continuing on top of it
+      ends in a run whose summary, report and export fail on it (every generation's metrics
+      feed them).
+    - The last generation damaged: redone from the one before, and said. A generation is a
+      function of the settings and the checkpoint before it (resume is bit-identical), so
+      redoing it loses nothing; a copy cut short damages exactly that one. Refused when there
+      is no checkpoint to redo it from (it is the only generation, or the one before has no
+      readable model.pt)."""
+    archive.refuse_stray_generation_files(run_dir, "resume")
+    done = archive.complete_generations(run_dir)
+    if not done:
+        raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
+                           "start it again with `loopengine run`")
+    last = done[-1]
+    for g in range(last):
+        damage = (archive.generation_damage(run_dir, g, checkpoint=False) if g in done
+                  else f"{run_dir / archive.gen_name(g)} is missing")
+        if damage is not None:
+            raise ArchiveError(f"cannot resume {run_dir}: {damage}, and generation {g} is not the last one, "
+                               f"so resuming cannot redo it; restore that file, or start the run again "
+                               f"with `loopengine run`")
+    damage = archive.generation_damage(run_dir, last)
+    if damage is None:
+        return last, None
+    if last == 0:
+        raise ArchiveError(f"cannot resume {run_dir}: {damage}, and it is the run's only generation; "
+                           f"remove {run_dir} and start it again with `loopengine run`")
+    before = archive.generation_damage(run_dir, last - 1)
+    if before is not None:
+        raise ArchiveError(f"cannot resume {run_dir}: {damage}, and generation {last - 1}, which it would be "
+                           f"redone from, cannot be used: {before}")
+    return last - 1, f"{damage}: generation {last} will be redone from generation {last - 1}"
+
+
 def resume_run(run_dir: Path, generations: int | None, quiet: bool = False, trust: bool = False) -> dict[str, Any]:
     task, task_dir = open_run(run_dir, trust, "resume")
     source = run_dir / "task.toml"
     with run_lock(run_dir, "resume"):
-        done = archive.complete_generations(run_dir)
-        if not done:
-            raise ArchiveError(f"{run_dir} has no complete generation to resume from; "
-                               "start it again with `loopengine run`")
-        checkpoint = archive.load_checkpoint(run_dir, done[-1])
+        start, redo = resume_point(run_dir)
+        checkpoint = archive.load_checkpoint(run_dir, start)
         archive.remove_partial(run_dir)  # safe under the lock: no live run is writing them
         loop = build_loop(task, source, task_dir, run_dir, quiet, resuming=True)
         try:
             loop.restore(checkpoint)
         except (CheckpointFormatError, KeyError, TypeError) as exc:
             loop.executor.close()
-            path = run_dir / archive.gen_name(done[-1]) / "model.pt"
+            path = run_dir / archive.gen_name(start) / "model.pt"
             raise ArchiveError(f"cannot resume from {path}: not a loopengine checkpoint of this run "
                                f"({type(exc).__name__}: {exc})") from None
-        return run_interruptible(loop, run_dir, generations or task.task.generations)
+        until = generations or task.task.generations
+        if redo is not None:
+            print(f"resume: {redo}", file=sys.stderr)
+            shutil.rmtree(run_dir / archive.gen_name(start + 1))  # a generation dir cannot be renamed onto
+            until = max(until, start + 2)  # the damaged generation is redone even when --generations is below it
+        return run_interruptible(loop, run_dir, until)

@@ -13,12 +13,21 @@ the run as it would in-process (exit code 2).
 
 Only kernels with an `origin` (the user's own C++ files and Python functions) come here;
 built-ins run in-process, where they cost nothing extra (benchmarks/plugin_overhead.py).
+
+The worker dies with the engine: the timeout is enforced by the engine, so a worker left
+behind by an engine killed with SIGKILL (or an OOM kill) while a kernel hangs would run
+on for ever, re-parented to PID 1, holding the run's files and the kernel library open
+(see _die_with_parent).
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
+import os
 import signal
+import sys
+import threading
 import time
 from typing import Any
 
@@ -31,10 +40,45 @@ from loopengine.kernels.resolve import Kernel, load_user_kernel
 # How long a worker may take to start and load a kernel (not execution.timeout_s, which
 # bounds one kernel call and may be much shorter than a process start on a busy machine).
 STARTUP_TIMEOUT_S = 120.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 1.0  # how often the fallback watchdog looks for its parent
 
 
-def _serve(conn) -> None:
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # ends the whole process, whatever its main thread is doing
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker end when the engine process `parent_pid` does, however it ends.
+
+    Primary, Linux: prctl(PR_SET_PDEATHSIG, SIGKILL) asks the kernel to SIGKILL us when our
+    parent dies; that works whatever the worker is doing, even inside a C++ kernel. The
+    fallback elsewhere is a thread that polls getppid(); it needs the GIL, which a C++ kernel
+    built on loopengine/kernel.hpp releases, but which a Python kernel stuck inside some C
+    call that keeps it would not, so it is only the fallback.
+
+    The death signal is armed only now, after this interpreter started: had the parent died
+    before that, we are already re-parented and no signal will ever come (the classic race),
+    hence the getppid() check after arming it. PDEATHSIG follows the parent *thread* that
+    started this process; Worker is started from the engine's main thread, which lives as
+    long as the engine."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the watchdog alone
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="loopengine-parent-watchdog").start()
+
+
+def _serve(conn, parent_pid: int) -> None:
     """The worker's loop: load kernels and run chunks until told to stop."""
+    _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group: the engine handles it (and then stops this
     # worker), so the worker must not die of it with a traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -67,7 +111,8 @@ class Worker:
     def __init__(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="loopengine-kernel-worker")
+        self.process = ctx.Process(target=_serve, args=(child, os.getpid()), daemon=True,
+                                   name="loopengine-kernel-worker")
         self.process.start()
         child.close()
         self.loaded: set[tuple] = set()

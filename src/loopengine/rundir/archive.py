@@ -18,6 +18,7 @@ import os
 import pickle
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,45 @@ def complete_generations(run_dir: Path) -> list[int]:
     return sorted(gens)
 
 
+def generation_damage(run_dir: Path, g: int, checkpoint: bool = True) -> str | None:
+    """What is wrong with generation g's files, found cheaply: None when metrics.json is a JSON
+    object, candidates.parquet has its footer and (with `checkpoint`) model.pt its zip directory,
+    what a copy cut short loses first; else "<file> <what is wrong>". Reads no rows and loads
+    no checkpoint. Without `checkpoint`, model.pt is not looked at (users delete old ones)."""
+    gen = run_dir / gen_name(g)
+    metrics, candidates, model = gen / "metrics.json", gen / "candidates.parquet", gen / "model.pt"
+    for path in (metrics, candidates, *([model] if checkpoint else [])):
+        if not path.is_file():
+            return f"{path} is missing"
+    try:
+        value = json.loads(metrics.read_bytes())
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        value = None
+    if not isinstance(value, dict):
+        return f"{metrics} is not a JSON object (damaged)"
+    try:
+        pq.read_metadata(candidates)
+    except (OSError, ValueError, pa.ArrowException):
+        return f"{candidates} is not a readable parquet file (truncated or damaged)"
+    if checkpoint and not zipfile.is_zipfile(model):
+        return f"{model} is not a readable checkpoint (truncated or damaged)"
+    return None
+
+
+def stray_generation_files(run_dir: Path) -> list[Path]:
+    """Entries named like a generation that are not directories: a generation could never be
+    renamed into place there (write_generation)."""
+    return sorted(p for p in run_dir.iterdir() if GEN_RE.match(p.name) and not p.is_dir())
+
+
+def refuse_stray_generation_files(run_dir: Path, command: str) -> None:
+    """Checked before any generation is run, so that none is lost at its rename."""
+    stray = stray_generation_files(run_dir)
+    if stray:
+        raise ArchiveError(f"{stray[0]} is a file where a generation directory belongs; move it out of "
+                           f"{run_dir}, then {command} again")
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
@@ -74,11 +114,21 @@ def write_json(path: Path, data: Any) -> None:
     _atomic_write_bytes(path, (json.dumps(clean_json(data), indent=2) + "\n").encode())
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing part of `path` (itself or a folder above it) when that is not a
+    directory, e.g. somefile.txt for somefile.txt/runs/tiny-3; None when `path` can be a directory."""
+    for part in (path, *path.parents):
+        if part.exists() or part.is_symlink():
+            return None if part.is_dir() else part
+    return None
+
+
 def create_run(run_dir: Path, raw_task: dict[str, Any], task_dir: Path) -> None:
     if complete_generations(run_dir):
         raise ArchiveError(f"{run_dir} already holds a run; continue it with `loopengine resume {run_dir}` "
                            "or choose another --out / --seed")
     run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_stray_generation_files(run_dir, "run")
     _atomic_write_bytes(run_dir / "task.toml", tomli_w.dumps(raw_task).encode())
     # task_dir: relative paths in the task (problem files, kernels, data) resolve against it
     write_json(run_dir / "format.json", {"archive_format": ARCHIVE_FORMAT, "task_dir": str(task_dir.resolve())})
@@ -142,7 +192,13 @@ def write_generation(run_dir: Path, g: int, pool: Pool, problem: Problem, metric
     pq.write_table(candidates_table(pool, problem, g), tmp / "candidates.parquet")
     write_json(tmp / "metrics.json", metrics)
     torch.save(checkpoint, tmp / "model.pt")
-    os.rename(tmp, final)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:  # `run` and `resume` check for a file in the way up front; this is the backstop
+        # not kept: the next resume would delete it (remove_partial) and redoes the generation exactly
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArchiveError(f"cannot write generation {g} to {final} ({exc.strerror}); move that away and "
+                           f"`loopengine resume {run_dir}` to redo the generation") from None
     if best is not None:
         suffix, text = best
         _atomic_write_bytes(run_dir / f"best.{suffix}", text.encode())

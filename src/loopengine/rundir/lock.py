@@ -15,7 +15,7 @@ import errno
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from loopengine.errors import ArchiveError
@@ -57,12 +57,15 @@ def _acquire(path: Path, command: str) -> int:
 @contextmanager
 def run_lock(run_dir: Path, command: str) -> Iterator[None]:
     """Hold the run directory's lock (creating the directory) for the `with` block."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. no permission, a read-only disk (a file in the way is checked earlier)
+        raise ArchiveError(f"cannot create the run directory {run_dir}: {exc.strerror}") from None
     path = run_dir / LOCK_NAME
     fd = _acquire(path, command)
     try:
         yield
     finally:
-        with suppress(FileNotFoundError):
-            path.unlink()  # while still holding it: a waiter then sees a replaced file and retries
+        # while still holding it: a waiter then sees a replaced file and retries
+        path.unlink(missing_ok=True)
         os.close(fd)
