@@ -197,8 +197,11 @@ def test_worker_dies_with_an_engine_killed_while_a_kernel_hangs():
 # A process whose child runs only the portable fallback, the parent watchdog (no PDEATHSIG)
 WATCHED_CHILD = """
 import subprocess, sys
+# the parent's pid is read before 'watching' is printed: read after, a parent killed in between
+# would already be PID 1's, and the watchdog would wait for a parent that is long gone
 child = subprocess.Popen([sys.executable, "-c", "import os; from loopengine.execution.isolation import "
-                          "_watch_parent; print('watching', flush=True); _watch_parent(os.getppid())"])
+                          "_watch_parent; parent = os.getppid(); print('watching', flush=True); "
+                          "_watch_parent(parent)"])
 print(child.pid, flush=True)  # then the child's own line, on the same stdout
 child.wait()
 """

@@ -106,13 +106,13 @@ def print_summary(run_dir: Path, summary: dict) -> None:
 def announce(task_file: Path, overrides: list[str], quiet: bool) -> None:
     """The first line, before the heavy imports (torch, the kernels): where the run goes and
     what it will do. Reading the task here also reports a bad task file at once."""
-    from loopengine.config import load_task
+    from loopengine.config import load_task, run_directory
 
     task, _ = load_task(task_file, overrides)
-    t = task.task
+    run_dir, t = run_directory(task, task_file), task.task
     if not quiet:
         model = "search only" if not task.model.enabled else f"model {task.model.layers}x{task.model.width}"
-        err_console.print(f"run {Path(t.out) / f'{t.name}-{t.seed}'}: {t.problem}, {t.generations} generations, "
+        err_console.print(f"run {run_dir}: {t.problem}, {t.generations} generations, "
                           f"{task.loop.samples_per_generation} samples each, {model}, seed {t.seed}",
                           highlight=False, soft_wrap=True)
 

@@ -249,3 +249,17 @@ def load_task(path: str | Path, overrides: list[str] | None = None) -> tuple[Tas
     data = read_toml(path)
     apply_overrides(data, overrides or [])
     return validate_task(data, path), data
+
+
+def run_directory(task: Task, source: Path | str) -> Path:
+    """Where a run of `task` goes: task.out/<name>-<seed>. task.out (--out) must name a directory
+    or a path that can become one; checked before anything is built or written, so a file in
+    the way is one line naming the key, not a traceback."""
+    run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
+    for part in (run_dir, *run_dir.parents):  # the nearest part that exists decides
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                raise ConfigError(source, "task.out", f"expected a directory to hold the run {run_dir}, "
+                                  f"but {part} is a file, not a directory")
+            break
+    return run_dir

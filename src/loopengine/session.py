@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopengine.config import Task, load_task, read_toml, validate_task
+from loopengine.config import Task, load_task, read_toml, run_directory, validate_task
 from loopengine.errors import ArchiveError, ConfigError
 from loopengine.execution import make_executor
 from loopengine.kernels.params import check_kernel_params
@@ -113,20 +113,10 @@ def run_interruptible(loop: Loop, run_dir: Path, generations: int) -> dict[str, 
         raise RunInterrupted(run_dir) from None
 
 
-def check_out(run_dir: Path, source: Path | str) -> None:
-    """task.out (--out) must name a directory or a path that can become one; checked before
-    anything is built or written, so a file in the way is one line, not a traceback."""
-    blocker = archive.file_in_the_way(run_dir)
-    if blocker is not None:
-        raise ConfigError(source, "task.out", f"expected a directory to hold the run {run_dir}, "
-                          f"but {blocker} is a file, not a directory")
-
-
 def start_run(task_file: Path, overrides: list[str], quiet: bool = False) -> tuple[Path, dict[str, Any]]:
     task, raw = load_task(task_file, overrides)
     task_dir = task_file.parent
-    run_dir = Path(task.task.out) / f"{task.task.name}-{task.task.seed}"
-    check_out(run_dir, task_file)
+    run_dir = run_directory(task, task_file)
     loop = build_loop(task, task_file, task_dir, run_dir, quiet)
     with run_lock(run_dir, "run"):
         archive.create_run(run_dir, raw, task_dir)

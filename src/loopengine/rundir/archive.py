@@ -114,15 +114,6 @@ def write_json(path: Path, data: Any) -> None:
     _atomic_write_bytes(path, (json.dumps(clean_json(data), indent=2) + "\n").encode())
 
 
-def file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing part of `path` (itself or a folder above it) when that is not a
-    directory, e.g. somefile.txt for somefile.txt/runs/tiny-3; None when `path` can be a directory."""
-    for part in (path, *path.parents):
-        if part.exists() or part.is_symlink():
-            return None if part.is_dir() else part
-    return None
-
-
 def create_run(run_dir: Path, raw_task: dict[str, Any], task_dir: Path) -> None:
     if complete_generations(run_dir):
         raise ArchiveError(f"{run_dir} already holds a run; continue it with `loopengine resume {run_dir}` "
