@@ -20,6 +20,7 @@ BUILTIN_PROBLEMS: dict[str, str] = {
     "gcd": "loopengine.problems.integers.problem:GCD",
     "modmul": "loopengine.problems.integers.problem:ModMul",
     "modadd": "loopengine.problems.integers.problem:ModAdd",
+    "trees": "loopengine.problems.trees.problem:Trees",
 }
 
 __all__ = ["BUILTIN_PROBLEMS", "Pool", "Problem", "ProblemSettings", "load_problem_class", "make_problem"]
