@@ -80,8 +80,9 @@ def run_counts(run_dir: Path) -> list[tuple[int, float, int]]:
     return out
 
 
-def loop_run(n: int, generations: int, model: bool, seed: int, out: Path) -> list[tuple[int, float, int]]:
-    overrides = [f"task.out={out}", f"task.generations={generations}", f"problem.n={n}", f"task.seed={seed}",
+def loop_run(n: int, generations: int, model: bool, seed: int, out: Path,
+             extra: list[str]) -> list[tuple[int, float, int]]:
+    overrides = [*extra, f"task.out={out}", f"task.generations={generations}", f"problem.n={n}", f"task.seed={seed}",
                  f"task.name=trees_{'loop' if model else 'search'}"]
     if not model:
         overrides.append("model.enabled=false")
@@ -97,12 +98,15 @@ def main() -> None:
     ap.add_argument("--loop-n", type=int, nargs="*", default=[30])
     ap.add_argument("--generations", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="task override for both loop runs, e.g. sampling.temperature=1.5")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "trees_counterexamples.md")
     args = ap.parse_args()
     params = tomllib.loads(TASK.read_text())["kernel"]["params"]
     lines = [f"# Distinct non-log-concave trees found ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)", "",
              f"`python benchmarks/trees_counterexamples.py --n {' '.join(map(str, args.n))} --seconds {args.seconds:g} "
-             f"--loop-n {' '.join(map(str, args.loop_n))} --generations {args.generations}`", "",
+             f"--loop-n {' '.join(map(str, args.loop_n))} --generations {args.generations}"
+             + "".join(f" --set {o}" for o in args.overrides) + "`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average at start "
              f"{os.getloadavg()[0]:.1f}; one kernel thread. Kernel params (tasks/trees.toml): `{params}`.", "",
              "## Kernel alone on random starts", "",
@@ -119,8 +123,8 @@ def main() -> None:
                   "| generation | loop: elapsed s | loop: distinct so far | search alone: elapsed s | "
                   "search alone: distinct so far |", "|---|---|---|---|---|"]
         with tempfile.TemporaryDirectory() as tmp:
-            with_model = loop_run(n, args.generations, True, args.seed, Path(tmp))
-            alone = loop_run(n, args.generations, False, args.seed, Path(tmp))
+            with_model = loop_run(n, args.generations, True, args.seed, Path(tmp), args.overrides)
+            alone = loop_run(n, args.generations, False, args.seed, Path(tmp), args.overrides)
         for (g, t1, d1), (_, t2, d2) in zip(with_model, alone):
             lines.append(f"| {g} | {t1:.0f} | {d1} | {t2:.0f} | {d2} |")
         rate = lambda rows: 60 * rows[-1][2] / rows[-1][1]  # noqa: E731
