@@ -31,6 +31,11 @@ KNOWN_26 = [
     [-1, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 5, 5, 5, 6, 6, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17],
 ]
 
+# A tree on 47 vertices breaking at two indices, k = 23 and 24 (alpha = 25), found by
+# benchmarks/trees_two_breaks.py (benchmarks/results/trees_two_breaks.md).
+TWO_BREAKS_47 = [-1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15, 15,
+                 15, 16, 16, 16, 16, 17, 20, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36]
+
 
 def sequences(objects: np.ndarray) -> list[list[int]]:
     """The C++ sequences as Python integers, trailing zeros dropped."""
@@ -125,6 +130,17 @@ def test_known_26_vertex_counterexamples_are_detected():
         assert seq[13] ** 2 < seq[12] * seq[14]
     assert not nx.is_isomorphic(to_networkx(objects[0]), to_networkx(objects[1]))
     assert len(set(p.canonical_keys(pool))) == 2
+
+
+def test_two_break_tree_is_detected_by_both_counts():
+    row = np.array([TWO_BREAKS_47], dtype=np.int32)
+    seq = independence_sequence(row[0])
+    assert break_positions(seq) == [23, 24]
+    assert seq[24] ** 2 < seq[23] * seq[25]
+    score, count, mask, _ = _core.trees_score(row, 2, 3, 1)  # the second-largest of the last three r_k
+    assert count.tolist() == [2]
+    assert np.flatnonzero(mask[0]).tolist() == [23, 24]
+    assert score[0] > 0
 
 
 def test_score_sign_is_exactly_a_break():
