@@ -108,10 +108,11 @@ def main() -> None:
              f"--loop-n {' '.join(map(str, args.loop_n))} --generations {args.generations}"
              + "".join(f" --set {o}" for o in args.overrides) + "`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average at start "
-             f"{os.getloadavg()[0]:.1f}; one kernel thread. Kernel params (tasks/trees.toml): `{params}`.", "",
-             "## Kernel alone on random starts", "",
-             "| n | seconds | starts searched | distinct counterexamples | per minute | first after (s) |",
-             "|---|---|---|---|---|---|"]
+             f"{os.getloadavg()[0]:.1f}; one kernel thread. Kernel params (tasks/trees.toml): `{params}`.", ""]
+    if args.n:
+        lines += ["## Kernel alone on random starts", "",
+                  "| n | seconds | starts searched | distinct counterexamples | per minute | first after (s) |",
+                  "|---|---|---|---|---|---|"]
     for n in args.n:
         r = kernel_alone(n, args.seconds, args.batch, params, args.seed)
         first = "-" if r["first_s"] is None else f"{r['first_s']:.1f}"
