@@ -159,6 +159,27 @@ def test_score_sign_is_exactly_a_break():
             assert (s > 0) == any(seq[k] ** 2 < seq[k - 1] * seq[k + 1] for k in range(first, alpha))
 
 
+def test_score_is_exact_where_products_pass_128_bits():
+    """s_k up to 2^124 at n = 128: the products s_(k-1) s_(k+1) and s_k^2 use all four 64-bit
+    words of the 256-bit arithmetic; every r_k is compared with exact rational arithmetic."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(11)
+    objects = [star(128), random_recursive(rng, 128), random_prufer(rng, 128), random_recursive(rng, 100)]
+    for tail in (0, 1):
+        for row in objects:
+            [got], [c], [m], _ = _core.trees_score(row[None], 1, tail, 1)
+            seq = independence_sequence(row)
+            alpha = len(seq) - 1
+            first = 1 if tail == 0 else alpha - 1
+            exact = max(Fraction(seq[k - 1] * seq[k + 1], seq[k] ** 2) - 1 for k in range(first, alpha))
+            assert got == pytest.approx(float(exact), rel=1e-12)
+            assert np.flatnonzero(m).tolist() == break_positions(seq)
+            assert c == len(break_positions(seq))
+    assert max(independence_sequence(objects[0])) ** 2 > 2**240  # the star: all four words
+    assert max(independence_sequence(objects[1])) ** 2 > 2**128
+
+
 def test_second_break_score_and_invalid_rows():
     rows = np.array([KNOWN_26[0], [-1, 0, 5] + [0] * 23, [0] * 26], dtype=np.int32)
     score, count, _, valid = _core.trees_score(rows, 2, 0, 1)
