@@ -21,6 +21,7 @@ BUILTIN_PROBLEMS: dict[str, str] = {
     "gcd": "loopengine.problems.integers.problem:GCD",
     "modmul": "loopengine.problems.integers.problem:ModMul",
     "modadd": "loopengine.problems.integers.problem:ModAdd",
+    "trees": "loopengine.problems.trees.problem:Trees",
 }
 
 __all__ = ["BUILTIN_PROBLEMS", "Codec", "ConditionalProblem", "Pool", "Problem", "ProblemSettings", "Summary",

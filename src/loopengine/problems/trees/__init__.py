@@ -1,0 +1,1 @@
+"""Trees whose independence sequence is not log-concave (a rare-event search problem)."""
