@@ -253,7 +253,7 @@ def test_canonical_form_is_a_nondecreasing_parent_sequence_the_decoder_accepts()
     canon = _core.trees_canonical(np.stack([random_prufer(rng, 18) for _ in range(20)]))
     assert all(is_recursive_parent_array(row) and (np.diff(row[1:]) >= 0).all() for row in canon)
     p = problem(n=18)
-    tokens = p.encode(Pool(objects=canon))
+    tokens = p.codec.encode(Pool(objects=canon))
     constraint = p.decoding_constraint()
     constraint.reset(len(tokens), torch.device("cpu"))
     for step in range(17):
@@ -265,7 +265,7 @@ def test_canonical_form_is_a_nondecreasing_parent_sequence_the_decoder_accepts()
     allowed, eos = constraint.allowed()
     assert eos.all()
     assert not allowed.any()
-    assert np.array_equal(p.decode(tokens).objects, canon)
+    assert np.array_equal(p.codec.decode(tokens, None).objects, canon)
 
 
 def test_constrained_random_samples_are_trees():
@@ -281,8 +281,8 @@ def test_constrained_random_samples_are_trees():
         constraint.update(pick)
         for row, t in zip(tokens, pick.tolist()):
             row.append(t)
-    assert p.evaluate(p.decode(tokens)).valid.all()
-    short = p.decode([[0, 1], [0, 99]])  # a short or out-of-range sample is invalid, never an error
+    assert p.evaluate(p.codec.decode(tokens, None)).valid.all()
+    short = p.codec.decode([[0, 1], [0, 99]], None)  # a short or out-of-range sample is invalid, never an error
     assert not p.evaluate(short).valid.any()
 
 

@@ -32,6 +32,16 @@ def int_encode_tokens(rows: np.ndarray, base: int, prompt_digits: int, answer_di
                       threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token ids of (a, b, answer) rows: (prompts, answers padded with -1, answer lengths)."""
 
+# ---- trees (csrc/src/trees.cpp) ------------------------------------------------------------
+def trees_score(objects: np.ndarray, breaks: int = 1, tail: int = 1,
+                threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int32 parent arrays (trees, n) -> (score, break count, break mask (trees, n+1), valid);
+    score = the breaks-th largest r_k = s_(k-1) s_(k+1) / s_k^2 - 1 (its sign exact)."""
+def trees_canonical(objects: np.ndarray) -> np.ndarray:
+    """Canonical parent arrays: equal rows <=> isomorphic trees."""
+def trees_sequence(objects: np.ndarray) -> np.ndarray:
+    """Exact independence sequences s_0..s_n as (trees, n+1, 2) uint64 (low, high words)."""
+
 # ---- kernels in the public kernel form (csrc/include/loopengine/kernel.hpp) ------------------
 import types  # noqa: E402
 
@@ -39,3 +49,4 @@ import types  # noqa: E402
 #   run(objects, prompts, seed, threads, params: dict) -> (objects, scores) and `info` (dict),
 # exactly like a user build; wrap one with loopengine.kernels.build.builtin_form("fn").
 c4free_batch: types.ModuleType
+trees_search: types.ModuleType  # annealing with leaf moves and subtree regrafts

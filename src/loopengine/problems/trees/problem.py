@@ -36,6 +36,7 @@ from pydantic import Field
 from loopengine import _core
 from loopengine.pool import Pool
 from loopengine.problems.base import Problem, ProblemSettings
+from loopengine.problems.codecs import Codec
 from loopengine.problems.trees.decoding import TreeDecoding
 from loopengine.problems.trees.sequence import (
     break_positions,
@@ -59,18 +60,13 @@ class TreesSettings(ProblemSettings):
     constrained_decoding: bool = Field(True, description="samples are canonical-form trees (decoding.py)")
 
 
-class Trees(Problem):
-    name = "trees"
-    Settings = TreesSettings
-    conditional = False
-    default_kernel = "trees"
-    kernels = {"trees": "loopengine._core:trees_search"}
+class ParentCodec(Codec):
+    """A tree as the n - 1 parents of its canonical labelling, one token per vertex (the module
+    docstring says why)."""
 
-    def __init__(self, settings: TreesSettings, task_dir=None) -> None:
-        super().__init__(settings, task_dir)
-        self.n = settings.n
+    def __init__(self, n: int) -> None:
+        self.n = n
 
-    # ---- tokens -------------------------------------------------------------------------
     def vocabulary(self) -> list[str]:
         return [str(j) for j in range(self.n - 1)]
 
@@ -88,6 +84,28 @@ class Trees(Problem):
             parents = [t if 0 <= t < self.n - 1 else self.n for t in toks[: self.n - 1]]
             objects[row, 1:1 + len(parents)] = parents
         return Pool(objects=objects, origin=np.full(len(tokens), "sample", dtype=object))
+
+
+class Trees(Problem):
+    """Trees whose independence sequence is not log-concave (a rare event)."""
+
+    name = "trees"
+    Settings = TreesSettings
+    default_kernel = "trees"
+    kernels = {"trees": "loopengine._core:trees_search"}
+
+    def __init__(self, settings: TreesSettings, task_dir=None) -> None:
+        super().__init__(settings, task_dir)
+        self.n = settings.n
+        self.codec = ParentCodec(self.n)
+
+    def headline(self, summary: dict) -> str | None:
+        """"a break found: best r_k = +0.0123, n = 26" (r_k > 0 is a counterexample)."""
+        best = summary.get("best_ever")
+        if best is None:
+            return f"no tree scored yet, n = {self.n}"
+        found = "a break found" if best > 0 else "no break yet"
+        return f"{found}: best r_k = {best:+.4g}, n = {self.n}"
 
     def decoding_constraint(self) -> TreeDecoding | None:
         return TreeDecoding(self.n) if self.settings.constrained_decoding else None
