@@ -8,7 +8,12 @@ arXiv 2410.08304): for each file, the fraction of systems certified by
   baseline   direct SOS search with V unknown (baseline.py, findlyap style, degrees 2..6);
   sdp_search the loop's SDP search of V on its own (v_search.py: quadratic forms in pure powers,
              sparse V'), for transparency: the loop runs it inside finalize (--sdp-seconds);
-  reference  the V shipped with each system, through the same exact check as `loopengine check`.
+  reference  the V shipped with each system, through the same exact check as `loopengine check`;
+  proposer   "proposer first": the shipped pretrained proposer (--proposer, default
+             pretrained:lyapunov) samples k V for the system (--k), each one that passes the
+             sampler goes through the exact check, then the SDP search with the time left.
+             Systems outside the proposer's range (n, degree, prompt length of tasks/lyapunov.toml)
+             go straight to the SDP search, and are counted in the "proposer_fit" column.
 "Certified" = globally asymptotically stable or globally stable (exact rational SOS proofs for
 the system exactly as written in the file). Every method runs in a child process with a hard
 per-system time limit (over-limit counts as not certified); the time per system is recorded.
@@ -59,6 +64,32 @@ def method_sdp_search(n, f, v_ref, seed, time_limit):
     return status
 
 
+def method_proposer(n, f, v_ref, seed, time_limit, proposer="pretrained:lyapunov", k=16):
+    """(status, whether the proposer could read the system): k proposals, then the SDP search."""
+    from loopengine.config import load_task
+    from loopengine.problems import make_problem
+    from loopengine.problems.lyapunov import tokens as T
+    from loopengine.problems.lyapunov.certificate import PROVEN, certify
+    from loopengine.problems.lyapunov.systems import integer_scaled
+    from lyapunov_proposer import MAIN_TASK, load_model, propose
+
+    start = time.perf_counter()
+    task, _ = load_task(MAIN_TASK, [])
+    problem = make_problem("lyapunov", task.problem, MAIN_TASK, MAIN_TASK.parent)
+    fits = problem._fits_layout(f) is None and len(T.system_tokens(f)) <= problem.settings.max_prompt_tokens
+    if fits:
+        model = load_model(proposer, problem, task)
+        prompt = problem.system_row(n, integer_scaled(f))[None]
+        for v in propose(problem, model, prompt, k, 0.8, seed):
+            status = certify(v, f, n).status
+            if status in PROVEN:
+                return status, "proposer"
+            if time.perf_counter() - start > time_limit:
+                return "time limit", "proposer"
+    status = method_sdp_search(n, f, v_ref, seed, time_limit - (time.perf_counter() - start))
+    return status, "sdp search" if fits else "sdp search (system outside the proposer's range)"
+
+
 def method_loop(n, f, v_ref, seed, time_limit, degrees=(4, 6), sdp_seconds=10.0):
     import numpy as np
 
@@ -97,25 +128,28 @@ def _child(conn, name, args):
 
 
 METHODS = {"reference": method_reference, "baseline": method_baseline, "sdp_search": method_sdp_search,
-           "loop": method_loop}
+           "loop": method_loop, "proposer": method_proposer}
 
 
 def run_limited(name, args, time_limit):
-    """(status, seconds) of one method on one system in a child process killed at the limit."""
+    """(status, seconds, note) of one method on one system in a child process killed at the limit;
+    a method may return (status, note) to say which of its parts decided (proposer)."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, name, args))
     t0 = time.perf_counter()
     proc.start()
-    status = "time limit"
+    status, note = "time limit", None
     if recv.poll(time_limit + 5):
         kind, value = recv.recv()
+        if kind == "ok" and isinstance(value, tuple):
+            value, note = value
         status = value if kind == "ok" else f"error ({value})"
     proc.join(1)
     if proc.is_alive():
         proc.kill()
         proc.join()
-    return status, time.perf_counter() - t0
+    return status, time.perf_counter() - t0, note
 
 
 def write_results(args, methods, records, started, finished: bool) -> str:
@@ -162,6 +196,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--loop-degrees", default="4,6", help="V degrees the loop tries, in order")
     ap.add_argument("--sdp-seconds", type=float, default=10.0, help="the loop's SDP search budget per system")
+    ap.add_argument("--proposer", default="pretrained:lyapunov", help="proposer method: pretrained:NAME or a run")
+    ap.add_argument("--k", type=int, default=16, help="proposer method: proposals per system")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -183,7 +219,11 @@ def main() -> None:
                 extra = () if m == "reference" else (args.time_limit,)
                 if m == "loop":
                     extra += (tuple(int(d) for d in args.loop_degrees.split(",")), args.sdp_seconds)
-                rec[m], rec[m + "_s"] = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
+                if m == "proposer":
+                    extra += (args.proposer, args.k)
+                rec[m], rec[m + "_s"], note = run_limited(m, (n, f, v_ref, args.seed, *extra), args.time_limit)
+                if note is not None:
+                    rec[m + "_by"] = note
             records.append(rec)
             print(json.dumps(rec), flush=True)
             write_results(args, methods, records, started, finished=False)

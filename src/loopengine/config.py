@@ -69,7 +69,8 @@ class ModelSettings(Section):
     # Size curricula: a model trained at n starts the run at n + 1 (transfer.py matches
     # token embeddings by token name, so edge "3-17" keeps what it learnt).
     init_from: str | None = Field(None, min_length=1, description="a run directory whose last model starts this "
-                                  "run's model (same layers, heads, width); unset = fresh weights")
+                                  "run's model, or \"pretrained:NAME\" for a model shipped with loopengine "
+                                  "(same layers, heads, width); unset = fresh weights")
 
 
 class TrainSettings(Section):

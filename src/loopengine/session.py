@@ -71,7 +71,7 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
             raise ConfigError(source, "model", str(exc)) from None
         if task.model.init_from is not None and not resuming:
             try:
-                said = warm_start(model, Path(task.model.init_from), problem.codec.vocabulary(), source)
+                said = warm_start(model, task.model.init_from, problem.codec.vocabulary(), source)
             except ConfigError:
                 executor.close()
                 raise

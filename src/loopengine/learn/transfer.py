@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from loopengine.errors import ArchiveError, ConfigError
+from loopengine.learn import pretrained
 from loopengine.learn.model import N_SPECIAL, Transformer
 from loopengine.rundir import archive
 from loopengine.rundir.checkpoint import CheckpointFormatError, decode
@@ -88,12 +89,25 @@ def load_matching(model: Transformer, state: dict[str, torch.Tensor], source_voc
     return len(target_ids) - N_SPECIAL
 
 
-def warm_start(model: Transformer, run_dir: Path, target_vocab: list[str], source: Path | str) -> str:
-    """Begin `model` from the model of `run_dir`; a one-line account of what was carried over."""
-    state, source_vocab, g = source_model(run_dir, source)
+def warm_start(model: Transformer, init_from: str | Path, target_vocab: list[str], source: Path | str) -> str:
+    """Begin `model` from `init_from`: a run directory (its last model) or "pretrained:NAME"
+    (a model shipped with the package, learn/pretrained/); a one-line account of what was
+    carried over."""
+    init_from = str(init_from)
+    if init_from.startswith(pretrained.PREFIX):
+        name = init_from[len(pretrained.PREFIX):]
+        try:
+            state, source_vocab, shape = pretrained.load(name)
+        except KeyError:
+            raise ConfigError(source, KEY, f"a shipped model, one of: {', '.join(pretrained.available()) or 'none'} "
+                                           f"(got {name!r})") from None
+        origin = f"{init_from} ({shape.get('layers')} layers x {shape.get('width')} wide)"
+    else:
+        state, source_vocab, g = source_model(Path(init_from), source)
+        origin = f"{init_from} (generation {g})"
     try:
         shared = load_matching(model, state, source_vocab, target_vocab)
     except ValueError as exc:
-        raise ConfigError(source, KEY, f"a run whose model fits this one: {exc}") from None
-    return (f"model starts from {run_dir} (generation {g}): {shared} of {len(target_vocab)} tokens carried over, "
+        raise ConfigError(source, KEY, f"a model that fits this one: {exc}") from None
+    return (f"model starts from {origin}: {shared} of {len(target_vocab)} tokens carried over, "
             f"{len(target_vocab) - shared} new")

@@ -43,6 +43,7 @@ from loopengine.problems.lyapunov.polynomials import (
 )
 from loopengine.problems.lyapunov.systems import integer_scaled, parse_system, read_systems_file
 
+SDP_SEARCH = "sdp search"  # the source of a V found by finalize's SDP search (v_search.py)
 EVAL_SEED = 20241011  # evaluation points differ from the local search's, so search cannot overfit them
 
 
@@ -180,7 +181,10 @@ class Lyapunov(ConditionalProblem):
             self.heldout_pool = self.backward_pool(hrng, s.heldout) if s.heldout else None
         self.eval_points = sample_points(EVAL_SEED, self.layout.n_max, s.eval_points_per_scale)
         self.target_index = {row.tobytes(): i for i, (_, row) in enumerate(self.targets)}
-        self.found: dict[int, list[tuple[float, bytes, np.ndarray]]] = {}  # target -> best (score, key, row)
+        # target -> its best distinct candidates (score, key, row, origin); the origin (pool.origin:
+        # "sample" = the model's V as sampled, "search" = a V local search changed, ...) is kept so
+        # each certificate can say which source proposed its V
+        self.found: dict[int, list[tuple[float, bytes, np.ndarray, str]]] = {}
 
     @property
     def conditional(self) -> bool:
@@ -327,21 +331,25 @@ class Lyapunov(ConditionalProblem):
                 continue
             key = row.tobytes()
             best = self.found.setdefault(t, [])
-            if any(k == key for _, k, _ in best):
+            if any(k == key for _, k, _, _ in best):
                 continue
-            best.append((float(pool.score[r]), key, row.copy()))
+            best.append((float(pool.score[r]), key, row.copy(), str(pool.origin[r])))
             best.sort(key=lambda item: -item[0])
             del best[keep:]
 
     def state_dict(self) -> dict[str, Any]:
         """The per-target best candidates: finalize() certifies them, so a resumed run must
         start from what the interrupted one had remembered, not from nothing."""
-        return {"found": {t: [(score, row.copy()) for score, _, row in best] for t, best in self.found.items()}}
+        return {"found": {t: [(score, row.copy(), origin) for score, _, row, origin in best]
+                          for t, best in self.found.items()}}
 
     def load_state_dict(self, state: Any) -> None:
         found = (state or {}).get("found", {})
-        self.found = {int(t): [(float(score), row.tobytes(), np.array(row, dtype=np.float64))
-                               for score, row in best] for t, best in found.items()}
+        # entries are (score, row, origin); checkpoints written before origins were kept hold
+        # (score, row), whose origin is unknown
+        self.found = {int(t): [(float(entry[0]), np.asarray(entry[1]).tobytes(), np.array(entry[1], dtype=np.float64),
+                                str(entry[2]) if len(entry) > 2 else "unknown")
+                               for entry in best] for t, best in found.items()}
 
     def human_columns(self, pool: Pool) -> dict[str, list[Any]]:
         systems, vs = [], []
@@ -394,13 +402,14 @@ class Lyapunov(ConditionalProblem):
         deadline = time.perf_counter() + self.settings.certify_seconds
         rows, counts = [], {GAS: 0, STABLE: 0, PLAUSIBLE: 0, REJECTED: 0, "none found": 0}
         results = []
+        proven_by: dict[str, int] = {}  # which source proposed each proven V (pool origins, or the SDP search)
         for t, (name, prompt) in enumerate(self.targets):
             self.finalize_progress(f"certifying {name}", t, len(self.targets))
             f = self.exact_systems[t]  # never the float row: the certificate is for the typed system
             n = len(f)
             system_text = "; ".join(poly_text(eq) for eq in f)
-            tried, best_status, best_v, best_cert = [], "none found", "-", None
-            for score, _, row in self.found.get(t, []):
+            tried, best_status, best_v, best_cert, best_source = [], "none found", "-", None, None
+            for score, _, row, origin in self.found.get(t, []):
                 v = self.v_of(row)
                 violations = int(check(row[None], self.eval_points)[0, 0])
                 if violations:
@@ -413,40 +422,44 @@ class Lyapunov(ConditionalProblem):
                     cert = {"status": PLAUSIBLE, "reason": "passed the sampler; SOS budget exhausted"}
                 else:
                     cert = certify(v, f, n).to_json()
-                tried.append({"V": poly_text(v), "score": score, **cert})
+                tried.append({"V": poly_text(v), "score": score, "source": origin, **cert})
                 if _rank(cert["status"]) > _rank(best_status):
-                    best_status, best_v, best_cert = cert["status"], poly_text(v), cert
+                    best_status, best_v, best_cert, best_source = cert["status"], poly_text(v), cert, origin
                 if best_status == GAS:
                     break
             if best_status != GAS:
                 self.finalize_progress(f"certifying {name}: SDP search (up to {self.settings.sdp_search_seconds:g} s)",
                                        t, len(self.targets))
                 for v, cert in self.sdp_search(f, n, deadline):
-                    tried.append({"V": poly_text(v), "score": None, "origin": "sdp search", **cert})
+                    tried.append({"V": poly_text(v), "score": None, "source": SDP_SEARCH, **cert})
                     if _rank(cert["status"]) > _rank(best_status):
-                        best_status, best_v, best_cert = cert["status"], poly_text(v), cert
+                        best_status, best_v, best_cert, best_source = cert["status"], poly_text(v), cert, SDP_SEARCH
                     # only GAS ends the search early: after "globally stable" (from the samples
                     # or from the search itself) the rest of the budget looks for GAS
                     if best_status == GAS:
                         break
             counts[best_status] += 1
+            if best_status in (GAS, STABLE):
+                proven_by[best_source] = proven_by.get(best_source, 0) + 1
             cert_file = f"certificates/{t:03d}_{_safe(name)}.json"
             # archived_system: the system as the candidates' `system` column writes it (from the
             # integer-scaled row), so show and report can match candidates to this certificate
             (Path(run_dir) / cert_file).write_text(json.dumps(
                 {"name": name, "system": system_text, "archived_system": self.system_text(prompt), "n": n,
-                 "status": best_status, "V": best_v, "certificate": best_cert, "tried": tried}, indent=1))
+                 "status": best_status, "V": best_v, "source": best_source, "certificate": best_cert,
+                 "tried": tried}, indent=1))
             secs = f"{best_cert['seconds']:.2f}" if best_cert and "seconds" in best_cert else "-"
-            rows.append([name, system_text, best_v, best_status, secs])
+            rows.append([name, system_text, best_v, best_status, best_source or "-", secs])
             results.append({"name": name, "system": system_text, "V": None if best_v == "-" else best_v,
-                            "status": best_status, "certificate": cert_file})
+                            "status": best_status, "source": best_source, "certificate": cert_file})
         self.finalize_progress("certified", len(self.targets), len(self.targets))
         return Summary(
             {"targets": len(self.targets), "certified": counts[GAS] + counts[STABLE],
              **{k.replace(" ", "_"): v for k, v in counts.items()},
+             "proven_by": dict(sorted(proven_by.items())),
              "skipped": len(self.skipped), "skipped_targets": self.skipped, "results": results},
             SummaryTable("Lyapunov functions (proven statuses come from exact rational SOS checks)",
-                         ["system", "x' = f(x)", "V", "status", "SOS s"], rows, short=SHORT_STATUS,
+                         ["system", "x' = f(x)", "V", "status", "V from", "SOS s"], rows, short=SHORT_STATUS,
                          legend=STATUS_LEGEND,
                          full_text="certificates/ (one JSON file per system: V, status, proof data)"),
         )
