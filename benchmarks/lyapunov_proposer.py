@@ -73,9 +73,9 @@ def propose(problem, model, prompts: np.ndarray, k: int, temperature: float, see
     several prompts are given, the list itself for one prompt."""
     generator = torch.Generator().manual_seed(seed)
     repeated = np.repeat(prompts, k, axis=0)
-    tokens = sample(model, prompt_tokens(problem, repeated, len(repeated)), problem.max_answer_tokens(),
+    tokens = sample(model, prompt_tokens(problem, repeated, len(repeated)), problem.codec.max_answer_tokens(),
                     0.0 if k == 1 else temperature, 256, generator, torch.device("cpu"))
-    pool = problem.decode(tokens, repeated)
+    pool = problem.codec.decode(tokens, repeated)
     passed = check(pool.objects, problem.eval_points)[:, 0] == 0
     out = []
     for i in range(len(prompts)):

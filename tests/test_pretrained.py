@@ -41,13 +41,15 @@ def test_a_shipped_model_starts_a_run_weight_for_weight(shipped, tmp_path):
     problem = make_problem("lyapunov", ONE, "t", tmp_path)
     task_file, trained = tiny_model(tmp_path, problem)
     shape = {"layers": 1, "heads": 2, "width": 16}
-    path = pretrained.save("toy", trained.state_dict(), problem.vocabulary(), shape, {"curve": []})
-    assert path.is_file() and path.with_suffix(".json").is_file()
+    path = pretrained.save("toy", trained.state_dict(), problem.codec.vocabulary(), shape, {"curve": []})
+    assert path.is_file()
+    assert path.with_suffix(".json").is_file()
     assert pretrained.available() == ["toy"]
     torch.manual_seed(1)
     fresh = Transformer(trained.shape)
-    said = warm_start(fresh, "pretrained:toy", problem.vocabulary(), task_file)
-    assert "pretrained:toy" in said and "new" in said
+    said = warm_start(fresh, "pretrained:toy", problem.codec.vocabulary(), task_file)
+    assert "pretrained:toy" in said
+    assert "new" in said
     for name, weight in fresh.state_dict().items():  # float16 on disk: equal to half precision
         assert torch.allclose(weight, trained.state_dict()[name].half().float()), name
 
@@ -56,11 +58,11 @@ def test_an_unknown_or_misfitting_shipped_model_is_a_config_error(shipped, tmp_p
     problem = make_problem("lyapunov", ONE, "t", tmp_path)
     task_file, model = tiny_model(tmp_path, problem)
     with pytest.raises(ConfigError, match="model.init_from.*a shipped model, one of: none"):
-        warm_start(model, "pretrained:nope", problem.vocabulary(), task_file)
+        warm_start(model, "pretrained:nope", problem.codec.vocabulary(), task_file)
     other = Transformer(model.shape.__class__(**{**model.shape.__dict__, "width": 32}))
-    pretrained.save("wide", other.state_dict(), problem.vocabulary(), {"width": 32}, {})
+    pretrained.save("wide", other.state_dict(), problem.codec.vocabulary(), {"width": 32}, {})
     with pytest.raises(ConfigError, match="model.init_from.*not the same model.width"):
-        warm_start(model, "pretrained:wide", problem.vocabulary(), task_file)
+        warm_start(model, "pretrained:wide", problem.codec.vocabulary(), task_file)
 
 
 def test_each_certificate_names_the_source_of_its_v(tmp_path):
@@ -74,14 +76,14 @@ def test_each_certificate_names_the_source_of_its_v(tmp_path):
     cert = json.loads(next((tmp_path / "certificates").glob("*.json")).read_text())
     assert cert["status"] == GAS
     assert cert["source"] == "sample"
-    assert summary["proven_by"] == {"sample": 1}
+    assert summary.fields["proven_by"] == {"sample": 1}
 
     q = make_problem("lyapunov", {"mode": "one", "f": ["x1", "-x0 - x1"]}, "t", tmp_path / "b")
     stable_only = {(2, 0): Fraction(1), (0, 2): Fraction(1)}  # only "globally stable": the SDP search goes on
     pool = Pool(objects=q.rows(q.targets[0][1][None], [stable_only]), origin=np.array(["search"], dtype=object))
     q.evaluate(pool)
     summary = q.finalize(tmp_path / "b", pool)
-    assert summary["proven_by"] == {"sdp search": 1}
+    assert summary.fields["proven_by"] == {"sdp search": 1}
 
 
 def test_found_candidates_survive_a_checkpoint_with_their_source(tmp_path):
