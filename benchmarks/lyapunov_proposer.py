@@ -53,15 +53,17 @@ def curve(run_dir: Path) -> list[dict]:
     return rows
 
 
-def load_model(source: str, problem, task):
-    """The proposer: a shipped model (pretrained:NAME) or a run's last model."""
+def load_model(source: str, problem, task, generation: int | None = None):
+    """The proposer: a shipped model (pretrained:NAME) or a run's model (its last generation's
+    unless `generation` is given)."""
     if source.startswith(pretrained.PREFIX):
         state, _, shape = pretrained.load(source[len(pretrained.PREFIX):])
         task = task.model_copy(update={"model": task.model.model_copy(update={
             "layers": shape["layers"], "heads": shape["heads"], "width": shape["width"]})})
     else:
         run_dir = Path(source)
-        state = decode(archive.load_checkpoint(run_dir, archive.complete_generations(run_dir)[-1]))["model"]
+        g = archive.complete_generations(run_dir)[-1] if generation is None else generation
+        state = decode(archive.load_checkpoint(run_dir, g))["model"]
     model = model_lib.Transformer(model_lib.shape_for(task, problem))
     model.load_state_dict(state)
     return model.eval()
@@ -111,10 +113,11 @@ def proof_rate(problem, model, prompts: np.ndarray, exact: list, k: int, tempera
             "median_s_to_proof": float(np.median(seconds)) if seconds else None}
 
 
-def measure(source: str, systems: int, ks: list[int], temperature: float, budget_s: float) -> list[dict]:
+def measure(source: str, systems: int, ks: list[int], temperature: float, budget_s: float,
+            generation: int | None = None) -> list[dict]:
     task, _ = load_task(MAIN_TASK, [])
     problem = make_problem("lyapunov", task.problem, MAIN_TASK, MAIN_TASK.parent)
-    model = load_model(source, problem, task)
+    model = load_model(source, problem, task, generation)
     held = problem.backward_pool(np.random.default_rng(HELD_OUT_SEED), systems)
     held_exact = [problem.system_of(p)[1] for p in held.prompts]
     targets = np.stack([row for _, row in problem.targets])
@@ -146,6 +149,7 @@ def main() -> None:
     m = sub.add_parser("measure")
     m.add_argument("source", help="a run directory or pretrained:NAME")
     m.add_argument("--systems", type=int, default=100)
+    m.add_argument("--gen", type=int, default=None, help="a run's generation (default: its last)")
     m.add_argument("--k", type=int, nargs="+", default=[1, 16])
     m.add_argument("--temperature", type=float, default=0.8)
     m.add_argument("--budget", type=float, default=10.0, help="seconds of exact checks per system")
@@ -163,12 +167,14 @@ def main() -> None:
             print(f"| {r['generation']} | {r['examples']:,} | {r['train_loss']:.3f} | "
                   f"{'-' if hv is None else f'{hv:.1%}'} |")
     elif args.command == "measure":
-        print(f"proposer {args.source}: {args.systems} held-out backward systems (generator seed {HELD_OUT_SEED}) "
+        which = "" if args.gen is None else f" generation {args.gen}"
+        print(f"proposer {args.source}{which}: {args.systems} held-out backward systems "
+              f"(generator seed {HELD_OUT_SEED}) "
               f"and the main job's targets; T = {args.temperature} for k > 1; {args.budget:g} s of exact checks "
               "per system at most")
         print("| systems | k | proven | rate | a proposal passed the sampler | median s to a proof |")
         print("|---|---|---|---|---|---|")
-        for r in measure(args.source, args.systems, args.k, args.temperature, args.budget):
+        for r in measure(args.source, args.systems, args.k, args.temperature, args.budget, args.gen):
             med = "-" if r["median_s_to_proof"] is None else f"{r['median_s_to_proof']:.2f}"
             print(f"| {r['set']} ({r['systems']}) | {r['k']} | {r['proven']} | {r['rate']:.1%} | "
                   f"{r['sample_check_pass']:.1%} | {med} |", flush=True)

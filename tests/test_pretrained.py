@@ -97,3 +97,18 @@ def test_found_candidates_survive_a_checkpoint_with_their_source(tmp_path):
     old_format = {"found": {0: [(e[0], e[2]) for e in p.found[0]]}}  # before sources were kept
     q.load_state_dict(old_format)
     assert [e[3] for e in q.found[0]] == ["unknown"]
+
+
+def test_proposals_are_kept_and_certified_before_higher_scoring_searched_candidates(tmp_path):
+    """Proposer first: the model's V as sampled is remembered beside better-scoring searched
+    ones and certified first, so the source that proposed a proven V gets the credit."""
+    p = make_problem("lyapunov", {**ONE, "certify_per_target": 1}, "t", tmp_path)
+    proposal = {(2, 0): Fraction(1), (0, 2): Fraction(1), (4, 0): Fraction(1), (0, 4): Fraction(1)}  # proven
+    searched = {(2, 0): Fraction(1), (0, 2): Fraction(1)}  # proven too, and scores higher (fewer terms)
+    pool = Pool(objects=p.rows(np.repeat(p.targets[0][1][None], 2, axis=0), [proposal, searched]),
+                origin=np.array(["sample", "search"], dtype=object))
+    p.evaluate(pool)
+    assert pool.score[1] > pool.score[0]
+    assert [e[3] for e in p.found[0]] == ["sample", "search"]  # one of each kind kept, proposals first
+    summary = p.finalize(tmp_path, pool)
+    assert summary.fields["proven_by"] == {"sample": 1}

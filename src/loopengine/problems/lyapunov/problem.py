@@ -43,6 +43,7 @@ from loopengine.problems.lyapunov.polynomials import (
 )
 from loopengine.problems.lyapunov.systems import integer_scaled, parse_system, read_systems_file
 
+PROPOSAL = "sample"  # pool.origin of a V as the model proposed it (before any local search)
 SDP_SEARCH = "sdp search"  # the source of a V found by finalize's SDP search (v_search.py)
 EVAL_SEED = 20241011  # evaluation points differ from the local search's, so search cannot overfit them
 
@@ -323,7 +324,11 @@ class Lyapunov(ConditionalProblem):
         return pool
 
     def remember(self, pool: Pool) -> None:
-        """Keep the best few distinct candidates per target system for finalize()."""
+        """Keep the best few distinct candidates per target system for finalize(): up to
+        certify_per_target of the model's proposals as sampled, and as many of the rest
+        (searched, random starts). Proposals come first, so finalize certifies them first
+        ("proposer first"): a pretrained proposer's V is proven in one exact check, and a
+        searched variant of it that happens to score higher does not take its credit."""
         width, keep = self.prompt_width, self.settings.certify_per_target
         for r, row in enumerate(pool.objects):
             t = self.target_index.get(row[:width].tobytes())
@@ -334,8 +339,9 @@ class Lyapunov(ConditionalProblem):
             if any(k == key for _, k, _, _ in best):
                 continue
             best.append((float(pool.score[r]), key, row.copy(), str(pool.origin[r])))
-            best.sort(key=lambda item: -item[0])
-            del best[keep:]
+            best.sort(key=lambda item: (item[3] != PROPOSAL, -item[0]))
+            proposals = [item for item in best if item[3] == PROPOSAL][:keep]
+            best[:] = proposals + [item for item in best if item[3] != PROPOSAL][:keep]
 
     def state_dict(self) -> dict[str, Any]:
         """The per-target best candidates: finalize() certifies them, so a resumed run must
