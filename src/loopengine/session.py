@@ -22,10 +22,11 @@ from loopengine.rundir import archive
 from loopengine.rundir.checkpoint import CheckpointFormatError
 from loopengine.rundir.lock import run_lock
 from loopengine.rundir.trust import named_code
+from loopengine.sources import has_search_starts
 
 
 def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
-    if not task.model.enabled and problem.conditional and type(problem).search_starts is Problem.search_starts:
+    if not task.model.enabled and not has_search_starts(problem):
         raise ConfigError(source, "model.enabled", f"problem {problem.name!r} maps prompts to answers and defines "
                           "no search_starts(), so it cannot run without a model")
 

@@ -70,7 +70,8 @@ class LyapunovSettings(ProblemSettings):
     heldout: int = Field(32, ge=0, le=10_000, description="backward examples held out for model accuracy")
     # verification
     eval_points_per_scale: int = Field(32, ge=4, le=10_000)
-    start_terms: int = Field(3, ge=1, le=40, description='mode "one": random terms in an initial V')
+    start_terms: int = Field(3, ge=1, le=40, description="random terms in a random start V (mode one's starts, "
+                             "and search_starts)")
     certify_seconds: float = Field(180.0, ge=0, description="total SOS certification budget in finalize")
     certify_per_target: int = Field(3, ge=1, le=50, description="distinct candidates tried per target")
     sdp_search_seconds: float = Field(10.0, ge=0, description="per target, when the sampled candidates give no "
@@ -257,7 +258,8 @@ class Lyapunov(Problem):
         return Pool(objects=self.rows(prompts, vs), prompts=prompts, origin=np.full(len(vs), "seed", dtype=object))
 
     def random_v(self, rng: np.random.Generator, n: int) -> PolyDict:
-        """A random start for mode one: positive pure even powers plus a few random terms."""
+        """A random start (mode one, or a target's in search_starts): positive pure even powers
+        plus a few random terms."""
         v: PolyDict = {}
         for i in range(n):
             e = [0] * n
@@ -275,6 +277,17 @@ class Lyapunov(Problem):
         prompt = self.targets[0][1]
         vs = [self.random_v(rng, int(prompt[0])) for _ in range(size)]
         return Pool(objects=self.rows(np.repeat(prompt[None], size, axis=0), vs))
+
+    def search_starts(self, rng: np.random.Generator, size: int, prompts: np.ndarray | None) -> Pool:
+        """Random V for the given target systems (family mode) or for the system (mode one),
+        which the kernel's local search then fits: the "random" start source, and search
+        alone (`model.enabled = false`)."""
+        if not self.conditional:
+            return self.initial_pool(rng, size)
+        prompts = np.asarray(prompts)[:size]
+        vs = [self.random_v(rng, int(p[0])) for p in prompts]
+        return Pool(objects=self.rows(prompts, vs), prompts=prompts.copy(),
+                    origin=np.full(len(vs), "seed", dtype=object))
 
     def fresh_examples(self, rng: np.random.Generator, size: int) -> Pool | None:
         return self.backward_pool(rng, size) if self.conditional else None
