@@ -86,6 +86,22 @@ def test_resume_equals_uninterrupted(tiny_task, tmp_path):
     same_archive(full, part)
 
 
+def test_resume_equals_uninterrupted_with_the_allocator_mid_window(tiny_task, tmp_path):
+    """The allocator's window and shares travel in the checkpoint: resumed after generation 2
+    (a window of two generations recorded), the shares, the starts and the archive match."""
+    task = tmp_path / "adaptive.toml"
+    task.write_text(tiny_task.read_text().replace("generations = 3", "generations = 4")
+                    + "\n[sources]\nfloor = 0.05\nwindow = 2\n")
+    full = run(task, tmp_path / "full")
+    part = run(task, tmp_path / "part", "--generations", "2")
+    result = runner.invoke(app, ["resume", str(part), "--generations", "4", "--quiet"])
+    assert result.exit_code == 0, result.output
+    same_archive(full, part)
+    for g in (1, 2, 3):
+        a, b = (json.loads((d / f"gen_{g:04d}" / "metrics.json").read_text()) for d in (full, part))
+        assert a["sources"] == b["sources"] and a["next_shares"] == b["next_shares"]
+
+
 def test_existing_run_is_not_overwritten(tiny_task, tmp_path):
     run(tiny_task, tmp_path / "r", "--generations", "1")
     result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "r"), "--quiet"])
