@@ -99,7 +99,8 @@ def test_resume_equals_uninterrupted_with_the_allocator_mid_window(tiny_task, tm
     same_archive(full, part)
     for g in (1, 2, 3):
         a, b = (json.loads((d / f"gen_{g:04d}" / "metrics.json").read_text()) for d in (full, part))
-        assert a["sources"] == b["sources"] and a["next_shares"] == b["next_shares"]
+        assert a["sources"] == b["sources"]
+        assert a["next_shares"] == b["next_shares"]
 
 
 def test_existing_run_is_not_overwritten(tiny_task, tmp_path):

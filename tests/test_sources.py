@@ -35,7 +35,8 @@ def test_share_shifts_toward_the_source_that_yields_and_never_below_the_floor():
     settings = SourcesSettings(floor=0.1)
     shares = S.allocate(NAMES, history({"model": [50, 0], "random": [50, 5], "elites": [50, 0]}), {}, settings)
     assert shares["random"] == pytest.approx(0.8)
-    assert shares["model"] == pytest.approx(0.1) and shares["elites"] == pytest.approx(0.1)
+    assert shares["model"] == pytest.approx(0.1)
+    assert shares["elites"] == pytest.approx(0.1)
     counts = S.split(200, shares)
     assert counts == {"model": 20, "random": 160, "elites": 20}
     # yield per start, not per row: the same credits from a quarter of the starts weigh four times as much
@@ -86,7 +87,8 @@ def test_conditional_credit_is_per_prompt():
 
 def test_split_gives_every_source_a_start_and_spends_the_budget():
     counts = S.split(10, {"model": 0.98, "random": 0.01, "elites": 0.01})
-    assert sum(counts.values()) == 10 and min(counts.values()) == 1
+    assert sum(counts.values()) == 10
+    assert min(counts.values()) == 1
     assert S.split(7, {"random": 1.0}) == {"random": 7}
 
 
@@ -144,7 +146,8 @@ def test_search_alone_for_the_lyapunov_family(tmp_path):
     run_dir = tmp_path / "runs" / "lyfam-5"
     assert complete_generations(run_dir) == [0, 1]
     m = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
-    assert set(m["sources"]) == {"random"} and m["sources"]["random"]["starts"] == 16
+    assert set(m["sources"]) == {"random"}
+    assert m["sources"]["random"]["starts"] == 16
     assert m["samples"] == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["targets"] == 2
