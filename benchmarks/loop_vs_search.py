@@ -48,7 +48,9 @@ def run_for(task_path: Path, overrides: list[str], seconds: float, stop_at_known
     """Run a task for `seconds` of generations (or `generations` of them, or to its best known
     value); the trace of (elapsed, best_ever) per generation, when the best known value was
     reached (elapsed seconds), and the problem's summary."""
-    task, raw = load_task(task_path, overrides)
+    # stop_at_best_known: the generation that reaches the best known value trains no model
+    # that would never sample (loop.py), as a run that stops there does
+    task, raw = load_task(task_path, [*overrides, f"loop.stop_at_best_known={str(stop_at_known).lower()}"])
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         loop = build_loop(task, task_path, task_path.parent, run_dir, quiet=True)

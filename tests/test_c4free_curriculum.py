@@ -72,6 +72,10 @@ def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
     assert summary["best_ever"] == 11
     assert summary["best_known_reached_at_generation"] == 0
     assert summary["generations"] == 1
+    # the run ends there, so no model is trained that would never sample
+    metrics = json.loads((run_dir / "gen_0000" / "metrics.json").read_text())
+    assert metrics["train_steps"] == 0
+    assert metrics["train_loss"] is None
 
 
 def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path):

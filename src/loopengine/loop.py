@@ -255,8 +255,11 @@ class Loop:
         timings["select"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        steps = self.train_steps(g) if self.model is not None else 0
-        loss = self.train(g, fresh_rows, elite_rows, rng, progress)
+        # a run that stops after this generation (stop_at_best_known, reached) would never
+        # sample from what it trained now: no training then
+        last = self.reached_target()
+        steps = self.train_steps(g) if self.model is not None and not last else 0
+        loss = float("nan") if last else self.train(g, fresh_rows, elite_rows, rng, progress)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
