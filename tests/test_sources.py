@@ -152,3 +152,16 @@ def test_search_alone_for_the_lyapunov_family(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["targets"] == 2
     assert summary["certified"] >= 1  # the linear target has V = x0^2 + x1^2 within the search's reach
+
+
+def test_excluded_sources_stay_out_and_search_alone_keeps_a_source(tiny_task, tmp_path):
+    result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "a"), "--quiet", "--generations", "2",
+                                 "--set", 'sources.exclude=["random"]'])
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "a" / "tiny-3" / "gen_0001" / "metrics.json").read_text())
+    assert set(m["sources"]) == {"model", "elites"}
+    result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "b"), "--quiet",
+                                 "--set", "model.enabled=false", "--set", 'sources.exclude=["random"]'])
+    assert result.exit_code == 2
+    assert "sources.exclude" in result.output
+    assert not (tmp_path / "b").exists()

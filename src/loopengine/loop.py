@@ -116,7 +116,7 @@ class Loop:
             names.append(S.CURRICULUM)
         if not p.conditional and loop.elite_reentry > 0 and len(self.state.elites):
             names.append(S.ELITES)
-        return names
+        return [n for n in names if n not in self.task.sources.exclude]
 
     def shares(self, names: list[str]) -> dict[str, float]:
         """This generation's shares: those the allocator set at the end of the last one."""
@@ -187,9 +187,12 @@ class Loop:
                 shares: dict[str, float]) -> dict[str, dict]:
         """Credit this generation's sources for what they found, and set the next shares."""
         state = self.state.sources
-        credit = S.Credit(pool, entered, best_before, state["prompt_best"])
-        out = S.record(state, pool, credit, list(shares), shares, self.task.sources)
         names = self.source_names()
+        # per-prompt bests matter only where sources compete; a model-only conditional run
+        # (the integer problems) would otherwise store every random prompt it ever saw
+        prompt_best = state["prompt_best"] if len(names) > 1 or not self.problem.conditional else {}
+        credit = S.Credit(pool, entered, best_before, prompt_best)
+        out = S.record(state, pool, credit, list(shares), shares, self.task.sources)
         state["shares"] = S.allocate(names, state["history"], state["shares"], self.task.sources)
         return out
 
@@ -201,7 +204,9 @@ class Loop:
             return t.first_steps
         names = self.source_names()
         scale = S.training_scale(self.state.sources["shares"].get(S.MODEL), names, self.task.sources)
-        return t.steps if scale >= 1 else max(1, round(t.steps * scale)) if t.steps else 0
+        if scale >= 1 or t.steps == 0:
+            return t.steps
+        return max(1, round(t.steps * scale))
 
     def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
               progress: RunProgress) -> float:
