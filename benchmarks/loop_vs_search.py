@@ -102,7 +102,8 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
     for (name, runs), color in zip(results.items(), ("tab:blue", "tab:orange")):
         for r in runs:
             xs = [p["elapsed"] for p in r["trace"]]
-            ax.step(xs, [p["best_ever"] for p in r["trace"]], where="post", color=color, alpha=0.3, lw=1)
+            ys = [np.nan if p["best_ever"] is None else p["best_ever"] for p in r["trace"]]
+            ax.step(xs, ys, where="post", color=color, alpha=0.3, lw=1)
         curves = np.array([[best_at(r["trace"], t) for t in grid] for r in runs])
         with np.errstate(all="ignore"):
             ok = ~np.isnan(curves).any(axis=0)
