@@ -147,7 +147,8 @@ def report(args, results: dict[str, list[dict]], load_before: tuple, load_after:
         medians[name] = statistics.median([np.inf if t is None else t for t in reached]) if runs else np.inf
         certified = [r["summary"].get("certified") for r in runs]
         proven = spread(certified) if runs and None not in certified else "-"
-        lines.append(f"| {name} | {spread([r['trace'][-1]['best_ever'] for r in runs if r['trace']])} | "
+        finals = [r["trace"][-1]["best_ever"] for r in runs if r["trace"] and r["trace"][-1]["best_ever"] is not None]
+        lines.append(f"| {name} | {spread(finals)} | "
                      f"{spread(reached)} | {sum(t is not None for t in reached)} / {len(runs)} | {proven} |")
     a, b = medians.get("loop", np.inf), medians.get("search alone", np.inf)
     if np.isfinite(a) and np.isfinite(b) and b > 0:
