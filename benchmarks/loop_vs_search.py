@@ -103,14 +103,17 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
         for r in runs:
             xs = [p["elapsed"] for p in r["trace"]]
             ys = [np.nan if p["best_ever"] is None else p["best_ever"] for p in r["trace"]]
-            ax.step(xs, ys, where="post", color=color, alpha=0.3, lw=1)
+            ax.step(xs, ys, where="post", color=color, alpha=0.4, lw=1, marker="o", markersize=3)
+            if r["reached"] is not None:  # when this run reached the best known value
+                ax.plot([r["reached"]], [r["best_known"]], marker="v", markersize=8, color=color, alpha=0.7)
         curves = np.array([[best_at(r["trace"], t) for t in grid] for r in runs])
         with np.errstate(all="ignore"):
             ok = ~np.isnan(curves).any(axis=0)
         ax.plot(grid[ok], np.median(curves[:, ok], axis=0), color=color, lw=2.2, label=f"{name} (median)")
     if known is not None:
         ax.axhline(known, color="grey", ls="--", lw=1, label=f"best known {known:g}")
-    ax.set_xlabel("wall time of generations (s)")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("wall time of generations (s; dots: generations, triangles: best known reached)")
     ax.set_ylabel("best so far")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)

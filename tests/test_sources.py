@@ -165,3 +165,16 @@ def test_excluded_sources_stay_out_and_search_alone_keeps_a_source(tiny_task, tm
     assert result.exit_code == 2
     assert "sources.exclude" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_source_shares_plot(tmp_path):
+    from loopengine.inspection.plots import plot_source_shares
+
+    def gen(g, model, random):
+        return {"generation": g, "sources": {"model": {"share": model[0], "yield": model[1]},
+                                             "random": {"share": random[0], "yield": random[1]}}}
+
+    gens = [{"generation": 0, "sources": {}}, gen(1, (0.5, 0.0), (0.5, 0.2)), gen(2, (0.1, None), (0.9, 0.1))]
+    path = plot_source_shares(gens, tmp_path / "shares.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_source_shares([{"generation": 0, "sources": {}}], tmp_path / "none.png") is None
