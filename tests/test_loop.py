@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -86,6 +87,7 @@ def test_resume_equals_uninterrupted(tiny_task, tmp_path):
     same_archive(full, part)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_with_the_allocator_mid_window(tiny_task, tmp_path):
     """The allocator's window and shares travel in the checkpoint: resumed after generation 2
     (a window of two generations recorded), the shares, the starts and the archive match."""

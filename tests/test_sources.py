@@ -133,6 +133,7 @@ def test_model_at_its_floor_trains_less(tiny_task, tmp_path):
         assert m["train_steps"] == expected
 
 
+@pytest.mark.slow
 def test_search_alone_for_the_lyapunov_family(tmp_path):
     """Random V for the target systems, then the kernel: the main job's search-only baseline."""
     from test_lyapunov_problem import TINY_FAMILY
