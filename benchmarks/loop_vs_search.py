@@ -123,7 +123,7 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
 
 def report(args, results: dict[str, list[dict]], load_before: tuple, load_after: tuple) -> str:
     known = next((r["best_known"] for runs in results.values() for r in runs), None)
-    lines = [f"# Loop vs search alone at equal wall clock: {args.task.stem}", "",
+    lines = [f"# Loop vs search alone at equal wall clock: {args.name}", "",
              f"{datetime.date.today()}: `python benchmarks/loop_vs_search.py {args.task} --seconds {args.seconds:g} "
              f"--seeds {args.seeds}{''.join(f' --set {s}' for s in args.set)}`; {platform.machine()} with "
              f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
@@ -192,7 +192,7 @@ def main() -> None:
                   f"reached {r['reached']}, {r['summary']}", flush=True)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"loop_vs_search_{args.name}"
-    title = f"{args.task.stem}: best so far, {args.seeds} seeds, {args.seconds:g} s each"
+    title = f"{args.name}: best so far, {args.seeds} seeds, {args.seconds:g} s each"
     plot(results, title, stem.with_suffix(".png"))
     stem.with_suffix(".json").write_text(json.dumps({"args": {**vars(args), "task": str(args.task)},
                                                      "results": results}, indent=1, default=str))
