@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from loopengine.config import load_task
 from loopengine.loop import reached_best_known
@@ -113,6 +114,7 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
     if known is not None:
         ax.axhline(known, color="grey", ls="--", lw=1, label=f"best known {known:g}")
     ax.set_xlim(left=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # edge counts, proven counts: whole numbers
     ax.set_xlabel("wall time of generations (s; dots: generations, triangles: best known reached)")
     ax.set_ylabel("best so far")
     ax.set_title(title, fontsize=10)
