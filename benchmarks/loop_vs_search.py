@@ -154,7 +154,8 @@ def report(args, results: dict[str, list[dict]], load_before: tuple, load_after:
         proven = spread(certified) if runs and None not in certified else "-"
         finals = [r["trace"][-1]["best_ever"] for r in runs if r["trace"] and r["trace"][-1]["best_ever"] is not None]
         lines.append(f"| {name} | {spread(finals)} | "
-                     f"{spread(reached)} | {sum(t is not None for t in reached)} / {len(runs)} | {proven} |")
+                     f"{spread(reached) if known is not None else '-'} | "
+                     f"{sum(t is not None for t in reached) if known is not None else '-'} / {len(runs)} | {proven} |")
     a, b = medians.get("loop", np.inf), medians.get("search alone", np.inf)
     if np.isfinite(a) and np.isfinite(b) and b > 0:
         lines += ["", f"Median time to the best known value, loop / search alone: **{a / b:.2f}x**."]
