@@ -1,8 +1,11 @@
 """The full loop against local search alone, on C4-free graphs, for the same wall-clock budget.
 
-Both sides use the same kernel with the same parameters (taken from the task preset for each
-n) and the same thread count:
-- loop: the preset run generation by generation (sample -> search -> verify -> fine-tune);
+For any task and several seeds, loop_vs_search.py compares the loop with the engine's own
+search alone (`model.enabled = false`); this script keeps the hand-written search below as a
+reference outside the engine. Both sides use the same kernel with the same parameters (taken
+from the task preset for each n) and the same thread count:
+- loop: the preset run generation by generation (loop_vs_search.run_for: the start sources
+  share each generation's starts, sources.py);
 - search alone: batches of random starts through the kernel, plus the best graphs found so
   far kicked and searched again with the preset's elite parameters, batch after batch.
 A method stops when its budget is spent or when it reaches the best known value (the
@@ -25,21 +28,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from loop_vs_search import run_for  # the engine's loop, run for a time or generation budget
 from loopengine.config import load_task
 from loopengine.kernels.resolve import resolve_kernel
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
-from loopengine.progress import RunProgress
-from loopengine.rundir import archive
-from loopengine.session import build_loop
 
 TASKS = Path(__file__).resolve().parent.parent / "tasks"
 PRESETS = {20: "c4free.toml", 25: "c4free_n25.toml", 30: "c4free_n30.toml", 40: "c4free_n40.toml"}
@@ -52,7 +53,7 @@ def preset(n: int, args):
         overrides += ["execution.kernel_threads=1", "execution.torch_threads=1"]
     if args.plain:
         overrides += ["kernel.params.rounds=0", "kernel.elite_params.rounds=0"]
-    return path, *load_task(path, overrides)
+    return path, overrides
 
 
 def more(step: int, track: Tracker, args) -> bool:
@@ -80,23 +81,16 @@ class Tracker:
 
 
 def run_loop(n: int, args) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        path, task, raw = preset(n, args)
-        run_dir = Path(tmp) / "run"
-        loop = build_loop(task, path, path.parent, run_dir, quiet=True)
-        archive.create_run(run_dir, raw, path.parent)
-        track, g = Tracker(loop.problem.best_known()), 0
-        with RunProgress(10**6, quiet=True) as progress:
-            while more(g, track, args):
-                loop.generation(g, progress)
-                g += 1
-                if track.see(loop.state.elites.best_score()):
-                    break
-        return {"best": track.best, "reached": track.reached_at, "used": track.elapsed(), "work": f"{g} generations"}
+    path, overrides = preset(n, args)
+    r = run_for(path, overrides, math.inf if args.generations else args.budget, generations=args.generations or None)
+    best = max([p["best_ever"] for p in r["trace"] if p["best_ever"] is not None], default=-1.0)
+    used = r["trace"][-1]["elapsed"] if r["trace"] else 0.0
+    return {"best": best, "reached": r["reached"], "used": used, "work": f"{len(r['trace'])} generations"}
 
 
 def run_search(n: int, args) -> dict:
-    path, task, _ = preset(n, args)
+    path, overrides = preset(n, args)
+    task, _ = load_task(path, overrides)
     threads, seed = task.execution.kernel_threads or task.execution.threads, args.seed
     problem = make_problem(task.task.problem, task.problem, path, path.parent)
     kernel = resolve_kernel(task.kernel.local_search, problem.default_kernel, path, path.parent)

@@ -43,6 +43,7 @@ C4 = {
     "problem": {"n": 16},
     "loop": {"initial_pool": 600, "samples_per_generation": 400, "keep": 120, "elite_size": 60,
              "elite_reentry": 0},
+    "sources": {"exclude": ["random"]},  # model samples only: the collapse under study is the model's
     "train": {"first_steps": 200, "steps": 80, "batch_size": 32, "lr": 1e-3},
     "sampling": {"temperature": 1.0, "batch_size": 200, "min_unique_fraction": 0.9,
                  "temperature_step": 0.2, "max_temperature": 2.0},

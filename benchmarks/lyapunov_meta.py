@@ -208,6 +208,10 @@ def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
+    if "proposer" in methods:
+        # torch and the engine imported once here, so each forked child starts with them: their
+        # ~3 s import would otherwise be charged to the proposer's time limit on every system
+        import lyapunov_proposer  # noqa: F401
     data = Path(args.data)
     records, started = [], time.time()
     for fname in args.files.split(","):

@@ -50,10 +50,19 @@ def test_seed_from_errors_name_the_key(tiny_task, tmp_path):
 
 def test_a_curriculum_run_runs(tiny_task, tmp_path):
     source = run(tiny_task, tmp_path / "small", "--generations", "1")
-    run_dir = run(tiny_task, tmp_path / "big", "--generations", "1", "--set", "problem.n=9",
+    run_dir = run(tiny_task, tmp_path / "big", "--generations", "2", "--set", "problem.n=9",
                   "--set", f"problem.seed_from='{source}'")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_ever"] >= 11  # at least the seed graphs (ex(9; C4) = 13)
+    # after generation 0 the curriculum seeds are one start source among the others
+    metrics = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
+    assert set(metrics["sources"]) == {"model", "random", "curriculum", "elites"}
+    assert metrics["sources"]["curriculum"]["starts"] >= 1
+    # and the random source is random, not the curriculum again: its starts have edges at vertex 8
+    problem = C4Free(C4FreeSettings(n=9, seed_from=str(source)))
+    random_starts = problem.search_starts(np.random.default_rng(0), 50, None)
+    iu, ju = np.triu_indices(9, k=1)
+    assert random_starts.objects[:, ju == 8].any()
 
 
 def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
@@ -63,6 +72,10 @@ def test_stop_at_best_known_stops_and_says_when(tiny_task, tmp_path):
     assert summary["best_ever"] == 11
     assert summary["best_known_reached_at_generation"] == 0
     assert summary["generations"] == 1
+    # the run ends there, so no model is trained that would never sample
+    metrics = json.loads((run_dir / "gen_0000" / "metrics.json").read_text())
+    assert metrics["train_steps"] == 0
+    assert metrics["train_loss"] is None
 
 
 def test_a_model_trained_at_n_starts_the_model_at_n_plus_one(tiny_task, tmp_path):

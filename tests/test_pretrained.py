@@ -66,21 +66,21 @@ def test_an_unknown_or_misfitting_shipped_model_is_a_config_error(shipped, tmp_p
 
 
 def test_each_certificate_names_the_source_of_its_v(tmp_path):
-    """A V the model sampled is credited to the model ("sample"); a V found by finalize's SDP
+    """A V the model sampled is credited to the model ("model"); a V found by finalize's SDP
     search to the SDP search; the summary counts proven V by source."""
     p = make_problem("lyapunov", ONE, "t", tmp_path)
     v = {(2, 0): Fraction(1), (0, 2): Fraction(1)}  # V' = -2 x0^2 - 2 x1^2: GAS
-    pool = Pool(objects=p.rows(p.targets[0][1][None], [v]), origin=np.array(["sample"], dtype=object))
+    pool = Pool(objects=p.rows(p.targets[0][1][None], [v]), origin=np.array(["model"], dtype=object))
     p.evaluate(pool)
     summary = p.finalize(tmp_path, pool)
     cert = json.loads(next((tmp_path / "certificates").glob("*.json")).read_text())
     assert cert["status"] == GAS
-    assert cert["source"] == "sample"
-    assert summary.fields["proven_by"] == {"sample": 1}
+    assert cert["source"] == "model"
+    assert summary.fields["proven_by"] == {"model": 1}
 
     q = make_problem("lyapunov", {"mode": "one", "f": ["x1", "-x0 - x1"]}, "t", tmp_path / "b")
     stable_only = {(2, 0): Fraction(1), (0, 2): Fraction(1)}  # only "globally stable": the SDP search goes on
-    pool = Pool(objects=q.rows(q.targets[0][1][None], [stable_only]), origin=np.array(["search"], dtype=object))
+    pool = Pool(objects=q.rows(q.targets[0][1][None], [stable_only]), origin=np.array(["random+search"], dtype=object))
     q.evaluate(pool)
     summary = q.finalize(tmp_path / "b", pool)
     assert summary.fields["proven_by"] == {"sdp search": 1}
@@ -89,11 +89,11 @@ def test_each_certificate_names_the_source_of_its_v(tmp_path):
 def test_found_candidates_survive_a_checkpoint_with_their_source(tmp_path):
     p = make_problem("lyapunov", ONE, "t", tmp_path)
     pool = Pool(objects=p.rows(p.targets[0][1][None], [{(2, 0): Fraction(1), (0, 2): Fraction(1)}]),
-                origin=np.array(["sample"], dtype=object))
+                origin=np.array(["model"], dtype=object))
     p.evaluate(pool)
     q = make_problem("lyapunov", ONE, "t", tmp_path)
     q.load_state_dict(p.state_dict())
-    assert [e[3] for e in q.found[0]] == ["sample"]
+    assert [e[3] for e in q.found[0]] == ["model"]
     old_format = {"found": {0: [(e[0], e[2]) for e in p.found[0]]}}  # before sources were kept
     q.load_state_dict(old_format)
     assert [e[3] for e in q.found[0]] == ["unknown"]
@@ -106,9 +106,9 @@ def test_proposals_are_kept_and_certified_before_higher_scoring_searched_candida
     proposal = {(2, 0): Fraction(1), (0, 2): Fraction(1), (4, 0): Fraction(1), (0, 4): Fraction(1)}  # proven
     searched = {(2, 0): Fraction(1), (0, 2): Fraction(1)}  # proven too, and scores higher (fewer terms)
     pool = Pool(objects=p.rows(np.repeat(p.targets[0][1][None], 2, axis=0), [proposal, searched]),
-                origin=np.array(["sample", "search"], dtype=object))
+                origin=np.array(["model", "model+search"], dtype=object))
     p.evaluate(pool)
     assert pool.score[1] > pool.score[0]
-    assert [e[3] for e in p.found[0]] == ["sample", "search"]  # one of each kind kept, proposals first
+    assert [e[3] for e in p.found[0]] == ["model", "model+search"]  # one of each kind kept, proposals first
     summary = p.finalize(tmp_path, pool)
-    assert summary.fields["proven_by"] == {"sample": 1}
+    assert summary.fields["proven_by"] == {"model": 1}

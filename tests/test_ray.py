@@ -91,7 +91,8 @@ def test_same_archive_as_local_backend(cluster, tiny_task, tmp_path):
         metrics = json.loads((remote / f"gen_{g:04d}" / "metrics.json").read_text())
         assert metrics["execution_events"] == []
     # local search really ran on the workers' side of the run (searched rows exist)
-    assert "search" in pq.read_table(remote / "gen_0001" / "candidates.parquet")["origin"].to_pylist()
+    origins = pq.read_table(remote / "gen_0001" / "candidates.parquet")["origin"].to_pylist()
+    assert any(o.endswith("+search") for o in origins)
     wa = torch.load(local / "gen_0001" / "model.pt", weights_only=True)["model"]
     wb = torch.load(remote / "gen_0001" / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -166,8 +167,9 @@ def test_hanging_cpp_kernel_on_ray_from_the_cli(cluster, tiny_task, tmp_path):
     m0 = json.loads((run_dir / "gen_0000" / "metrics.json").read_text())
     m1 = json.loads((run_dir / "gen_0001" / "metrics.json").read_text())
     assert m0["execution_events"] == []  # mode 0 ran on the workers without a dtype complaint
+    # the elite source's batch: an equal third of generation 1's 24 starts (sources.py)
     assert [(e["event"], e["kernel"], e["rows"]) for e in m1["execution_events"]] == [
-        ("timeout", "misbehave.cpp", [0, 4])]
+        ("timeout", "misbehave.cpp", [0, 8])]
 
 
 @pytest.mark.slow

@@ -27,8 +27,9 @@ def test_search_only_runs_without_a_model(tiny_task, tmp_path):
     assert metrics["train_loss"] is None
     assert metrics["model"] == {}
     table = pq.read_table(run_dir / "gen_0001" / "candidates.parquet").to_pandas()
-    assert "sample" not in set(table["origin"])
-    assert len(table) == 24 + 4
+    assert {o.removesuffix("+search") for o in table["origin"]} == {"random", "elites"}
+    assert len(table) == 24  # one budget of starts, shared by the random starts and the elites
+    assert set(metrics["sources"]) == {"random", "elites"}
     objects = np.stack(table["object"].to_numpy())
     assert (c4_free_mask(objects, 8) == table["valid"].to_numpy()).all()
     assert table["valid"].all()

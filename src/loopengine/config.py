@@ -44,10 +44,12 @@ class TaskSection(Section):
 
 class LoopSettings(Section):
     initial_pool: int = Field(2000, ge=1, le=MAX_ROWS, description="candidates in generation 0")
-    samples_per_generation: int = Field(500, ge=1, le=MAX_ROWS, description="model samples per generation")
+    samples_per_generation: int = Field(500, ge=1, le=MAX_ROWS, description="starts per generation after the "
+                                        "first (rows sent to local search), split among the start sources")
     keep: int = Field(200, ge=1, le=MAX_ROWS, description="selected candidates that train the model")
     elite_size: int = Field(200, ge=0, le=MAX_ROWS, description="size of the archive of best-ever candidates")
-    elite_reentry: int = Field(50, ge=0, le=MAX_ROWS, description="elites that re-enter local search each generation")
+    elite_reentry: int = Field(50, ge=0, le=MAX_ROWS, description="the top elites the elite start source cycles "
+                               "through (0 = no elite source)")
     generator_fraction: float = Field(
         0.5, ge=0, le=1,
         description="conditional problems: share of fresh training examples drawn from the problem's generator",
@@ -132,6 +134,20 @@ class SelectionSettings(Section):
         return self
 
 
+class SourcesSettings(Section):
+    """How the starts of a generation are split among the start sources (sources.py)."""
+
+    adaptive: bool = Field(True, description="shares follow each source's yield (rows that entered the elite "
+                                             "archive or improved the best, per start); false = equal shares")
+    floor: float = Field(0.1, ge=0, le=1, description="least share of any source (capped at an equal share)")
+    window: int = Field(3, ge=1, le=1000, description="generations over which a source's yield is measured")
+    train_by_share: bool = Field(True, description="fine-tuning steps scaled by the model's share over an equal "
+                                                   "share (at most 1): a model held at its floor trains less")
+    exclude: list[Literal["random", "curriculum", "elites"]] = Field(
+        default_factory=list, description='start sources left out, e.g. ["random"] for a model-only loop (the '
+                                          "model source is left out by model.enabled = false)")
+
+
 class KernelSettings(Section):
     local_search: str = Field("default", description='"default", "none", a built-in name, file.cpp or module:function')
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the kernel on every "
@@ -170,6 +186,8 @@ class Task(Section):
                                        description="drawing candidates from the model, and its diversity control")
     selection: SelectionSettings = Field(default_factory=SelectionSettings, description="the collapse guard: which "
                                          "candidates train the model (docs/collapse.md); each step can be switched off")
+    sources: SourcesSettings = Field(default_factory=SourcesSettings, description="start sources: how each "
+                                     "generation splits its starts among model, random, curriculum and elites")
     kernel: KernelSettings = Field(default_factory=KernelSettings,
                                    description="local search: the kernel that improves every start, and its arguments")
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings,

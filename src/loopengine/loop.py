@@ -1,14 +1,15 @@
 """The generation cycle, and nothing else:
 
-    sample -> local search -> verify -> dedup, rank, select -> fine-tune -> archive
+    starts from the sources -> local search -> verify -> dedup, rank, select -> fine-tune -> archive
 
 The loop knows problems and kernels only through their interfaces, and is handed everything
 it uses (problem, kernel, executor, model) by session.py. All randomness of generation g comes
 from (seed, g), and everything carried between generations is in the checkpoint, so a resumed
 run reproduces an uninterrupted one.
 
-With `[model] enabled = false` there is no model: every generation starts local search from the
-problem's own random starts (plus the elites), which is the search-only baseline.
+Every generation after the first splits its starts among start sources (the model's samples,
+random starts, curriculum seeds, the elites) by their measured yield (sources.py). With
+`[model] enabled = false` there is no model source: the search-only baseline.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from loopengine import metrics as M
+from loopengine import sources as S
 from loopengine.config import Task
 from loopengine.execution import Executor
 from loopengine.kernels.resolve import Kernel
@@ -52,6 +54,7 @@ class LoopState:
     elites: EliteArchive = field(default_factory=lambda: EliteArchive(0))
     seen: set[int] = field(default_factory=set)  # fingerprints of every candidate so far (novelty)
     repeated: dict = field(default_factory=dict)  # the two-set repeated set (TokenSet.to_dict: plain tensors)
+    sources: dict = field(default_factory=S.new_state)  # the allocator's counts and shares (sources.py)
     elapsed: float = 0.0
 
 
@@ -111,47 +114,112 @@ class Loop:
         pool.origin = np.full(len(pool), "sample", dtype=object)
         return pool
 
-    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator) -> tuple[Pool, Pool | None]:
-        """Where this generation's local search starts, and the model's samples as sampled
-        (None when the model did not sample: generation 0, or search only)."""
+    def source_names(self) -> list[str]:
+        """The start sources available now, in pool order (sources.py)."""
+        p, loop = self.problem, self.task.loop
+        names = [S.MODEL] if self.model is not None else []
+        if S.has_search_starts(p):
+            names.append(S.RANDOM)
+        if p.has_curriculum():
+            names.append(S.CURRICULUM)
+        if not p.conditional and loop.elite_reentry > 0 and len(self.state.elites):
+            names.append(S.ELITES)
+        return [n for n in names if n not in self.task.sources.exclude]
+
+    def shares(self, names: list[str]) -> dict[str, float]:
+        """This generation's shares: those the allocator set at the end of the last one."""
+        return S.allocate(names, self.state.sources["history"], self.state.sources["shares"], self.task.sources)
+
+    def draw(self, name: str, count: int, rng: np.random.Generator, generator: torch.Generator) -> Pool:
+        """`count` starts from one source, labelled with its name."""
+        p = self.problem
+        prompts = p.target_prompts(rng, count) if p.conditional else None
+        if name == S.MODEL:
+            pool = self.generate(prompts, count, self.state.temperature, generator)
+        elif name == S.RANDOM:
+            pool = p.search_starts(rng, count, prompts)
+        elif name == S.CURRICULUM:
+            pool = p.curriculum_starts(rng, count, prompts)
+        else:  # the top elites, cycled to fill the share; the kernel's elite_params perturb them
+            top = self.state.elites.top(self.task.loop.elite_reentry)
+            pool = top.take(np.arange(count) % len(top))
+            pool.score = pool.valid = None
+        pool.origin = np.full(len(pool), name, dtype=object)
+        return pool
+
+    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator) -> tuple[dict[str, Pool], dict]:
+        """Where this generation's local search starts, one pool per source, and the shares."""
         p, loop = self.problem, self.task.loop
         if g == 0:
-            return p.initial_pool(rng, loop.initial_pool), None
-        prompts = p.target_prompts(rng, loop.samples_per_generation) if p.conditional else None
-        if self.model is None:
-            return p.search_starts(rng, loop.samples_per_generation, prompts), None
-        pool = self.generate(prompts, loop.samples_per_generation, self.state.temperature, generator)
-        return pool, pool.take(np.arange(len(pool)))
+            return {"seed": p.initial_pool(rng, loop.initial_pool)}, {}
+        names = self.source_names()
+        shares = self.shares(names)
+        counts = S.split(loop.samples_per_generation, shares)
+        return {n: self.draw(n, counts[n], rng, generator) for n in names if counts[n]}, shares
 
     def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
-                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, Pool | None]:
-        """This generation's candidates (the starts after local search, then the re-searched
-        elites), and the model's raw samples (the first rows, before search)."""
-        p, loop, k, seed = self.problem, self.task.loop, self.task.kernel, self.task.task.seed
+                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, Pool | None, dict]:
+        """This generation's candidates (every source's starts after local search, the model's
+        first, the elites last), the model's raw samples (None when the model did not sample)
+        and the shares the starts were split by."""
+        p, k, seed = self.problem, self.task.kernel, self.task.task.seed
         t0 = time.perf_counter()
         progress.phase(g, "seeding" if g == 0 else "sampling")
-        pool, raw = self.starts(g, rng, generator)
+        parts, shares = self.starts(g, rng, generator)
+        raw = parts[S.MODEL].take(np.arange(len(parts[S.MODEL]))) if S.MODEL in parts else None
         timings["sample"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        fresh = [parts[n] for n in parts if n != S.ELITES]
+        pool = Pool.concat(fresh) if fresh else None
+        elites = parts.get(S.ELITES)
         if self.kernel is not None and (g > 0 or not p.conditional):
             progress.phase(g, "local search")
-            before = pool.objects.copy()
-            pool.objects = self.search(pool.objects, pool.prompts, derived_seed(seed, g, 1), k.params)
-            if g > 0:
-                changed = np.any(before.reshape(len(pool), -1) != pool.objects.reshape(len(pool), -1), axis=1)
-                pool.origin = np.where(changed, "search", pool.origin).astype(object)
-            elites = self.state.elites.top(loop.elite_reentry) if not p.conditional else None
-            if g > 0 and elites is not None and len(elites):
-                elites.objects = self.search(elites.objects, elites.prompts, derived_seed(seed, g, 2), k.elite_params)
-                elites.score = elites.valid = None
-                pool = Pool.concat([pool, elites])
+            if pool is not None:
+                pool = self.searched(pool, derived_seed(seed, g, 1), k.params, label=g > 0)
+            if elites is not None:
+                elites = self.searched(elites, derived_seed(seed, g, 2), k.elite_params, label=True)
+        pool = Pool.concat([x for x in (pool, elites) if x is not None])
         timings["search"] = time.perf_counter() - t0
-        return pool, raw
+        return pool, raw, shares
+
+    def searched(self, pool: Pool, seed: int, params: dict, label: bool) -> Pool:
+        """`pool` after local search; with `label`, the rows search changed get "+search"."""
+        before = pool.objects.copy()
+        pool.objects = self.search(pool.objects, pool.prompts, seed, params)
+        if label:
+            changed = np.any(before.reshape(len(pool), -1) != pool.objects.reshape(len(pool), -1), axis=1)
+            pool.origin = np.array([o + S.SEARCHED if c else o for o, c in zip(pool.origin, changed)], dtype=object)
+        return pool
+
+    def account(self, pool: Pool, entered: np.ndarray, best_before: float | None,
+                shares: dict[str, float]) -> dict[str, dict]:
+        """Credit this generation's sources for what they found, and set the next shares."""
+        state = self.state.sources
+        names = self.source_names()
+        # per-prompt bests matter only where sources compete; a model-only conditional run
+        # (the integer problems) would otherwise store every random prompt it ever saw
+        prompt_best = state["prompt_best"] if len(names) > 1 or not self.problem.conditional else {}
+        credit = S.Credit(pool, entered, best_before, prompt_best)
+        out = S.record(state, pool, credit, list(shares), shares, self.task.sources)
+        state["shares"] = S.allocate(names, state["history"], state["shares"], self.task.sources)
+        return out
+
+    def train_steps(self, g: int) -> int:
+        """Fine-tuning steps of generation g: train.steps scaled by what the model earns (its
+        share of the next generation over an equal share, sources.training_scale)."""
+        t = self.task.train
+        if g == 0:
+            return t.first_steps
+        names = self.source_names()
+        scale = S.training_scale(self.state.sources["shares"].get(S.MODEL), names, self.task.sources)
+        if scale >= 1 or t.steps == 0:
+            return t.steps
+        return max(1, round(t.steps * scale))
 
     def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
               progress: RunProgress) -> float:
         t = self.task.train
-        steps = t.first_steps if g == 0 else t.steps
+        steps = self.train_steps(g)
         self.step_losses: list[float] = []
         if self.model is None or steps == 0:
             return float("nan")
@@ -198,7 +266,7 @@ class Loop:
         start = time.perf_counter()
         temperature = self.state.temperature
 
-        pool, raw = self.candidates(g, rng, generator, progress, timings)
+        pool, raw, shares = self.candidates(g, rng, generator, progress, timings)
         t0 = time.perf_counter()
         progress.phase(g, "verifying")
         self.problem.evaluate(pool, self.executor.threads)
@@ -207,13 +275,19 @@ class Loop:
         t0 = time.perf_counter()
         collapse = M.sample_metrics(self.problem, pool, raw, self.state.seen, self.executor.threads)
         selected = admissible(pool, self.problem, self.task.selection)
-        self.state.elites.update(pool, self.problem)
+        best_before = self.state.elites.best_score()
+        entered = self.state.elites.update(pool, self.problem)
+        sources = self.account(pool, entered, best_before, shares)
         fresh_rows, elite_rows = training_set(selected, self.state.elites, self.task.loop.keep,
                                               self.task.selection, self.problem)
         timings["select"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        loss = self.train(g, fresh_rows, elite_rows, rng, progress)
+        # a run that stops after this generation (stop_at_best_known, reached) would never
+        # sample from what it trained now: no training then
+        last = self.reached_target()
+        steps = self.train_steps(g) if self.model is not None and not last else 0
+        loss = float("nan") if last else self.train(g, fresh_rows, elite_rows, rng, progress)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -242,6 +316,9 @@ class Loop:
             **collapse,
             "temperature": temperature,
             "next_temperature": self.state.temperature,
+            "sources": sources,
+            "next_shares": dict(self.state.sources["shares"]),
+            "train_steps": steps,
             "train_loss": loss,
             "train_losses": self.step_losses,
             "train_lr": None if self.model is None else self.lr(g),

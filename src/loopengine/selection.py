@@ -71,19 +71,26 @@ class EliteArchive:
     size: int
     pool: Pool | None = None
 
-    def update(self, candidates: Pool, problem: Problem) -> None:
+    def update(self, candidates: Pool, problem: Problem) -> np.ndarray:
+        """Merge the verified candidates in; returns the indices (into `candidates`) of the
+        rows that entered the archive (what the start sources are credited for)."""
+        none = np.zeros(0, dtype=np.int64)
         if self.size == 0:
-            return
-        valid = candidates.take(np.flatnonzero(valid_mask(candidates)))
+            return none
+        rows = np.flatnonzero(valid_mask(candidates))
+        valid = candidates.take(rows)
         parts = [p for p in (self.pool, valid) if p is not None and len(p)]
         if not parts:
-            return
+            return none
+        old = len(self)
         merged = Pool.concat(parts)
         # old elites come first, so a re-found duplicate keeps its elite row
-        merged = merged.take(dedup_index(problem.canonical_keys(merged)))
-        merged = merged.take(rank_index(merged.score)[: self.size])
+        keep = dedup_index(problem.canonical_keys(merged))
+        keep = keep[rank_index(merged.score[keep])[: self.size]]
+        merged = merged.take(keep)
         merged.origin = np.full(len(merged), "elite", dtype=object)
         self.pool = merged
+        return rows[keep[keep >= old] - old]
 
     def __len__(self) -> int:
         return 0 if self.pool is None else len(self.pool)

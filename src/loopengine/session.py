@@ -26,12 +26,20 @@ from loopengine.rundir import archive
 from loopengine.rundir.checkpoint import CheckpointFormatError
 from loopengine.rundir.lock import run_lock
 from loopengine.rundir.trust import named_code
+from loopengine.sources import has_search_starts
 
 
 def check_search_only(task: Task, problem: Problem, source: Path | str) -> None:
-    if not task.model.enabled and problem.conditional and type(problem).search_starts is Problem.search_starts:
+    """Every generation needs a start source that never runs dry: the model, random starts or
+    curriculum seeds (the elites alone may be empty)."""
+    if task.model.enabled:
+        return
+    if not has_search_starts(problem):
         raise ConfigError(source, "model.enabled", f"problem {problem.name!r} maps prompts to answers and defines "
                           "no search_starts(), so it cannot run without a model")
+    if "random" in task.sources.exclude and not (problem.has_curriculum() and "curriculum" not in task.sources.exclude):
+        raise ConfigError(source, "sources.exclude", "without a model, the random source (or curriculum seeds) "
+                          "must stay: nothing else starts local search")
 
 
 def thread_count(execution, which: str) -> int:

@@ -11,7 +11,7 @@ Fault policy (execution.retries, execution.timeout_s), the same on every backend
 - a chunk still running `timeout_s` after it started is cut off by killing its worker and
   yields its input rows unchanged: the row count and the prompt <-> object alignment stay
   intact, the rows are still verified on the driver (nothing unverified is ever marked
-  valid), and they keep their previous origin instead of "search".
+  valid), and they keep their source's origin without "+search".
 Each retry and timeout is a warning and an entry in the executor's events, which the loop
 writes to the generation's metrics.json as "execution_events" (a timeout makes the run
 depend on wall time, and the record says so).

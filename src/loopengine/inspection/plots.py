@@ -338,3 +338,33 @@ def best_graph(run: Run, path: Path) -> Path | None:
 def plt_close(fig: Figure) -> None:
     """Figures made with the object API need no pyplot bookkeeping; dropping them is enough."""
     fig.clear()
+
+
+def plot_source_shares(generations: list[dict], path: Path) -> Path | None:
+    """The start sources of a run (sources.py): each source's share of the starts per
+    generation (stacked) and its yield (credited rows per start). `generations` are the
+    generations' metrics.json dicts; None when no generation split its starts."""
+    names = [n for n in ("model", "random", "curriculum", "elites")
+             if any(n in (m.get("sources") or {}) for m in generations)]
+    if not names:
+        return None
+    gens = np.array([m["generation"] for m in generations])
+    fig = Figure(figsize=(8, 5.5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    share = {n: np.array([((m.get("sources") or {}).get(n) or {}).get("share") or 0.0 for m in generations])
+             for n in names}
+    top.stackplot(gens, *[share[n] for n in names], labels=names, alpha=0.8, step="mid")
+    top.set_ylim(0, 1)
+    top.set_ylabel("share of the starts")
+    top.legend(fontsize=8, loc="upper left", ncol=len(names))
+    top.set_title("start sources: share of each generation's starts, and yield", fontsize=10)
+    for n in names:
+        y = [((m.get("sources") or {}).get(n) or {}).get("yield") for m in generations]
+        top_y = np.array([np.nan if v is None else float(v) for v in y])
+        bottom.plot(gens, top_y, marker="o", markersize=3, label=n)
+    bottom.set_ylabel("yield (credited rows per start)")
+    bottom.set_xlabel("generation")
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3)
+    integer_axes(bottom)
+    return save(fig, path)

@@ -115,12 +115,21 @@ class Problem:
         raise NotImplementedError
 
     def search_starts(self, rng: np.random.Generator, size: int, prompts: np.ndarray | None) -> Pool:
-        """Where local search starts when there is no model (`[model] enabled = false`, the
-        search-only baseline). Default: fresh random starts, as in generation 0. A conditional
-        problem overrides this to give starting answers for `prompts`."""
+        """Fresh random starts for local search: the "random" start source of every generation
+        after the first, and all there is in search alone (`[model] enabled = false`).
+        Default: random starts as in generation 0. A conditional problem overrides this to
+        give starting answers for `prompts`."""
         if self.conditional:
             raise NotImplementedError(f"{self.name}: search only needs search_starts() for a conditional problem")
         return self.initial_pool(rng, size)
+
+    def has_curriculum(self) -> bool:
+        """Whether the task configured seeds from a smaller run (the "curriculum" source)."""
+        return False
+
+    def curriculum_starts(self, rng: np.random.Generator, size: int, prompts: np.ndarray | None) -> Pool:
+        """`size` starts from the curriculum's seeds (only called when has_curriculum())."""
+        raise NotImplementedError(f"{self.name}: no curriculum seeds")
 
     # ---- judging ----------------------------------------------------------------------
     def evaluate(self, pool: Pool, threads: int = 0) -> Pool:

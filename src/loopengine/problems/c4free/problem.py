@@ -127,17 +127,37 @@ class C4Free(Problem):
             known = best_known_edges(self.n) or int(0.5 * self.n**1.5 + self.n)
             cap = max(1, min(self.pairs, math.ceil(1.25 * known) + 2))
             self.codec = SubsetCodec([f"{i}-{j}" for i, j in pair_index(self.n)], cap, relabel=relabel)
+        self._curriculum: tuple[np.ndarray, int] | None = None  # (best seed graphs, their n)
 
     def initial_pool(self, rng: np.random.Generator, size: int) -> Pool:
         if self.settings.seed_from is not None:
             return self.curriculum_pool(rng, size)
+        return self.random_pool(rng, size)
+
+    def random_pool(self, rng: np.random.Generator, size: int) -> Pool:
         density = rng.uniform(0, self.settings.start_density_max, size=(size, 1))
         objects = (rng.random((size, self.pairs)) < density).astype(np.uint8)
         return Pool(objects=objects, origin=np.full(size, "seed", dtype=object))
 
+    def search_starts(self, rng: np.random.Generator, size: int, prompts=None) -> Pool:
+        return self.random_pool(rng, size)  # random even with seed_from: the curriculum is its own source
+
+    def has_curriculum(self) -> bool:
+        return self.settings.seed_from is not None
+
+    def curriculum_starts(self, rng: np.random.Generator, size: int, prompts=None) -> Pool:
+        return self.curriculum_pool(rng, size)
+
     def curriculum_pool(self, rng: np.random.Generator, size: int) -> Pool:
         """`size` starts cycling through the best distinct graphs of the seed_from run,
         each embedded with isolated new vertices (local search connects them)."""
+        if self._curriculum is None:  # read (and verified) once: the run's data do not change under us
+            self._curriculum = self.curriculum_seeds()
+        best, m = self._curriculum
+        starts = curriculum.embed(best, m, self.n)[np.arange(size) % len(best)]
+        return Pool(objects=starts, origin=np.full(size, "seed", dtype=object))
+
+    def curriculum_seeds(self) -> tuple[np.ndarray, int]:
         source = Path(self.settings.seed_from)
         objects, m = curriculum.read_run_graphs(source)
         if m >= self.n:
@@ -145,9 +165,7 @@ class C4Free(Problem):
         objects = objects[c4_free_mask(objects, m)]  # never trust a stored verdict
         if not len(objects):
             raise ConfigError(source, curriculum.KEY, "a run with at least one valid graph")
-        best = curriculum.best_distinct(objects, canonical_graph_keys(objects, m), self.settings.seed_count)
-        starts = curriculum.embed(best, m, self.n)[np.arange(size) % len(best)]
-        return Pool(objects=starts, origin=np.full(size, "seed", dtype=object))
+        return curriculum.best_distinct(objects, canonical_graph_keys(objects, m), self.settings.seed_count), m
 
     def canonical_keys(self, pool: Pool) -> list[bytes]:
         return canonical_graph_keys(pool.objects, self.n)

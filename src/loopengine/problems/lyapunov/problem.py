@@ -43,7 +43,9 @@ from loopengine.problems.lyapunov.polynomials import (
 )
 from loopengine.problems.lyapunov.systems import integer_scaled, parse_system, read_systems_file
 
-PROPOSAL = "sample"  # pool.origin of a V as the model proposed it (before any local search)
+# pool.origin of a V as the model proposed it, before any local search (the "model" start
+# source, sources.py; "model+search" once local search changed it)
+PROPOSAL = "model"
 SDP_SEARCH = "sdp search"  # the source of a V found by finalize's SDP search (v_search.py)
 EVAL_SEED = 20241011  # evaluation points differ from the local search's, so search cannot overfit them
 
@@ -79,7 +81,8 @@ class LyapunovSettings(ProblemSettings):
     # verification
     eval_points_per_scale: int = Field(32, ge=4, le=10_000, description="points per scale (1e-3 .. 1e3) where a "
                                        "candidate V is checked for violations (its score and validity)")
-    start_terms: int = Field(3, ge=1, le=40, description='mode "one": random terms in an initial V')
+    start_terms: int = Field(3, ge=1, le=40, description="random terms in a random start V (mode one's starts, "
+                             "and search_starts)")
     certify_seconds: float = Field(180.0, ge=0, description="total SOS certification budget in finalize")
     certify_per_target: int = Field(3, ge=1, le=50, description="distinct candidates tried per target")
     sdp_search_seconds: float = Field(10.0, ge=0, description="per target, when the sampled candidates give no "
@@ -183,7 +186,8 @@ class Lyapunov(ConditionalProblem):
         self.eval_points = sample_points(EVAL_SEED, self.layout.n_max, s.eval_points_per_scale)
         self.target_index = {row.tobytes(): i for i, (_, row) in enumerate(self.targets)}
         # target -> its best distinct candidates (score, key, row, origin); the origin (pool.origin:
-        # "sample" = the model's V as sampled, "search" = a V local search changed, ...) is kept so
+        # "model" = the model's V as sampled, "model+search" / "random+search" = a V local search
+        # changed, started from the model's sample or a random start, ...) is kept so
         # each certificate can say which source proposed its V
         self.found: dict[int, list[tuple[float, bytes, np.ndarray, str]]] = {}
 
@@ -285,7 +289,8 @@ class Lyapunov(ConditionalProblem):
         return Pool(objects=self.rows(prompts, vs), prompts=prompts, origin=np.full(len(vs), "seed", dtype=object))
 
     def random_v(self, rng: np.random.Generator, n: int) -> PolyDict:
-        """A random start for mode one: positive pure even powers plus a few random terms."""
+        """A random start (mode one, or a target's in search_starts): positive pure even powers
+        plus a few random terms."""
         v: PolyDict = {}
         for i in range(n):
             e = [0] * n
@@ -303,6 +308,17 @@ class Lyapunov(ConditionalProblem):
         prompt = self.targets[0][1]
         vs = [self.random_v(rng, int(prompt[0])) for _ in range(size)]
         return Pool(objects=self.rows(np.repeat(prompt[None], size, axis=0), vs))
+
+    def search_starts(self, rng: np.random.Generator, size: int, prompts: np.ndarray | None) -> Pool:
+        """Random V for the given target systems (family mode) or for the system (mode one),
+        which the kernel's local search then fits: the "random" start source, and search
+        alone (`model.enabled = false`)."""
+        if not self.conditional:
+            return self.initial_pool(rng, size)
+        prompts = np.asarray(prompts)[:size]
+        vs = [self.random_v(rng, int(p[0])) for p in prompts]
+        return Pool(objects=self.rows(prompts, vs), prompts=prompts.copy(),
+                    origin=np.full(len(vs), "seed", dtype=object))
 
     def fresh_examples(self, rng: np.random.Generator, size: int) -> Pool | None:
         return self.backward_pool(rng, size) if self.conditional else None
