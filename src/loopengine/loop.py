@@ -217,12 +217,13 @@ class Loop:
         return max(1, round(t.steps * scale))
 
     def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
-              progress: RunProgress) -> float:
+              progress: RunProgress) -> tuple[float, list[float]]:
+        """Fine-tune on this generation's training mix: (mean loss of the last steps, the loss of
+        every step) for metrics.json; (nan, []) when no step runs."""
         t = self.task.train
         steps = self.train_steps(g)
-        self.step_losses: list[float] = []
         if self.model is None or steps == 0:
-            return float("nan")
+            return float("nan"), []
         sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
                                                         self.state.repeated, rng, steps * t.batch_size,
                                                         self.model.shape.context)
@@ -238,9 +239,9 @@ class Loop:
 
         mean = train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
                            on_step=on_step)
-        if losses:  # metrics.json "train_losses": the report's loss curve
-            self.step_losses = [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
-        return mean
+        if not losses:
+            return mean, []
+        return mean, [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
 
     def lr(self, g: int) -> float:
         t = self.task.train
@@ -287,7 +288,7 @@ class Loop:
         # sample from what it trained now: no training then
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
-        loss = float("nan") if last else self.train(g, fresh_rows, elite_rows, rng, progress)
+        loss, step_losses = (float("nan"), []) if last else self.train(g, fresh_rows, elite_rows, rng, progress)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -320,7 +321,7 @@ class Loop:
             "next_shares": dict(self.state.sources["shares"]),
             "train_steps": steps,
             "train_loss": loss,
-            "train_losses": self.step_losses,
+            "train_losses": step_losses,  # the report's loss curve
             "train_lr": None if self.model is None else self.lr(g),
             "elapsed": self.state.elapsed,
             "timings": timings,
