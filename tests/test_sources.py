@@ -115,6 +115,15 @@ def test_loop_writes_shares_and_yields(tiny_task, tmp_path):
         assert src["model"]["starts"] == m["samples"]
     # the shares of generation 2 are those generation 1 set for it
     assert {k: v["share"] for k, v in metrics[2]["sources"].items()} == pytest.approx(metrics[1]["next_shares"])
+    # show prints them per generation (share / yield), report plots them
+    shown = runner.invoke(app, ["show", str(run_dir)], env={"COLUMNS": "100"})
+    assert shown.exit_code == 0, shown.output
+    assert "Start sources" in shown.output
+    share = metrics[1]["sources"]["model"]["share"]
+    assert f"{100 * share:.1f}% / " in shown.output
+    reported = runner.invoke(app, ["report", str(run_dir)])
+    assert reported.exit_code == 0, reported.output
+    assert (run_dir / "report" / "sources.png").is_file()
 
 
 def test_model_at_its_floor_trains_less(tiny_task, tmp_path):

@@ -49,6 +49,7 @@ def images(run: Run, out: Path) -> list[Path]:
         *judged,
         plots.training_loss(run, out / "training_loss.png"),
         plots.raw_vs_searched(run, out / "raw_vs_searched.png"),
+        plots.plot_source_shares(run.metrics, out / "sources.png"),
         plots.model_metrics(run, out / "model.png"),
         plots.collapse(run, out / "collapse.png"),
         plots.phase_times(run, out / "phase_times.png"),

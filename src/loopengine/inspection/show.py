@@ -106,6 +106,9 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     if run.summary and isinstance(run.summary.get("table"), dict):  # the results first
         print_spec(console, run.summary["table"], run.path)
     console.print(rich_table("Generations", *render.generation_table(run)))
+    columns, rows = render.sources_table(run)
+    if rows:
+        console.print(rich_table("Start sources: share of the starts / yield (credited rows per start)", columns, rows))
     console.print(rich_table("Time per phase (seconds)", *render.timing_table(run)))
     columns, rows = render.model_table(run)
     if rows:
