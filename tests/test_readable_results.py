@@ -147,9 +147,10 @@ def test_main_job_export_show_and_api(lyapunov_run):
     certificates = sorted((run_dir / "certificates").glob("*.json"))
     assert len(records) == len(certificates) == summary["targets"] == 10
     for record in records:
-        assert set(record) == {"name", "system", "V", "status", "certificate"}
+        assert set(record) == {"name", "system", "V", "status", "source", "certificate"}
         data = json.loads(Path(record["certificate"]).read_text())
         assert (data["name"], data["system"], data["status"]) == (record["name"], record["system"], record["status"])
+        assert data["source"] == record["source"]  # which start source (or the SDP search) proposed V
         assert data["V"] == (record["V"] or "-")
     assert "object" not in ok("export", run_dir, "--format", "json", "--best", "2")
     assert '"object"' in ok("export", run_dir, "--format", "json", "--best", "2", "--raw")
