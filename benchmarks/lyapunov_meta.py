@@ -64,19 +64,32 @@ def method_sdp_search(n, f, v_ref, seed, time_limit):
     return status
 
 
-def method_proposer(n, f, v_ref, seed, time_limit, proposer="pretrained:lyapunov", k=16):
-    """(status, whether the proposer could read the system): k proposals, then the SDP search."""
+def proposer_problem():
+    """The main job's Lyapunov problem: its layout and prompt length are what the shipped
+    proposer reads."""
     from loopengine.config import load_task
     from loopengine.problems import make_problem
+    from lyapunov_proposer import MAIN_TASK
+
+    task, _ = load_task(MAIN_TASK, [])
+    return task, make_problem("lyapunov", task.problem, MAIN_TASK, MAIN_TASK.parent)
+
+
+def in_proposer_range(problem, f) -> bool:
     from loopengine.problems.lyapunov import tokens as T
+
+    return problem._fits_layout(f) is None and len(T.system_tokens(f)) <= problem.settings.max_prompt_tokens
+
+
+def method_proposer(n, f, v_ref, seed, time_limit, proposer="pretrained:lyapunov", k=16):
+    """(status, whether the proposer could read the system): k proposals, then the SDP search."""
     from loopengine.problems.lyapunov.certificate import PROVEN, certify
     from loopengine.problems.lyapunov.systems import integer_scaled
-    from lyapunov_proposer import MAIN_TASK, load_model, propose
+    from lyapunov_proposer import load_model, propose
 
     start = time.perf_counter()
-    task, _ = load_task(MAIN_TASK, [])
-    problem = make_problem("lyapunov", task.problem, MAIN_TASK, MAIN_TASK.parent)
-    fits = problem._fits_layout(f) is None and len(T.system_tokens(f)) <= problem.settings.max_prompt_tokens
+    task, problem = proposer_problem()
+    fits = in_proposer_range(problem, f)
     if fits:
         model = load_model(proposer, problem, task)
         prompt = problem.system_row(n, integer_scaled(f))[None]
@@ -198,6 +211,9 @@ def main() -> None:
     ap.add_argument("--sdp-seconds", type=float, default=10.0, help="the loop's SDP search budget per system")
     ap.add_argument("--proposer", default="pretrained:lyapunov", help="proposer method: pretrained:NAME or a run")
     ap.add_argument("--k", type=int, default=16, help="proposer method: proposals per system")
+    ap.add_argument("--proposer-range", action="store_true",
+                    help="only the systems the proposer can read (outside it, 'proposer' runs the SDP search "
+                         "alone, the same code as the sdp_search method)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -213,11 +229,14 @@ def main() -> None:
         # ~3 s import would otherwise be charged to the proposer's time limit on every system
         import lyapunov_proposer  # noqa: F401
     data = Path(args.data)
+    range_problem = proposer_problem()[1] if args.proposer_range else None
     records, started = [], time.time()
     for fname in args.files.split(","):
         lines = (data / fname).read_text().splitlines()[args.first: args.first + args.per_file]
         for i, line in enumerate(lines, start=args.first):
             n, f, v_ref = read_line(line)
+            if args.proposer_range and not in_proposer_range(range_problem, f):
+                continue
             rec = {"file": fname, "index": i, "n": n}
             for m in methods:
                 extra = () if m == "reference" else (args.time_limit,)
