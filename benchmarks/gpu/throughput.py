@@ -42,10 +42,10 @@ def sampling_rate(task, problem, device: torch.device, mode: str, prompts: int, 
     generator = torch.Generator(device=device).manual_seed(0)
     best = math.inf
     with precision(device, mode):
-        sample(model, tokens[:batch], problem.max_answer_tokens(), 0.0, batch, generator, device)
+        sample(model, tokens[:batch], problem.codec.max_answer_tokens(), 0.0, batch, generator, device)
         for _ in range(2):
             start = time.perf_counter()
-            answers = sample(model, tokens, problem.max_answer_tokens(), 0.0, batch, generator, device)
+            answers = sample(model, tokens, problem.codec.max_answer_tokens(), 0.0, batch, generator, device)
             best = min(best, time.perf_counter() - start)
     return sum(len(a) + 1 for a in answers) / best
 
@@ -82,41 +82,44 @@ def main() -> None:
 
     print(f"\ntraining, examples/s ({args.steps} GPU / {args.cpu_steps} CPU steps per run, best of {args.repeat})")
     print(f"{'model':<9}{'device':<7}{'precision':<10}{'batch':>6}{'examples/s':>12}{'vs CPU':>9}")
+
+    def train_rate(task, problem, device, mode, batch):
+        v = Variant(f"{mode} {batch}", True, batch, fused_adam=bool(adamw_options()),
+                    bf16=mode == "bf16", tf32=mode == "tf32")
+        steps = args.cpu_steps if device.type == "cpu" else args.steps
+        return time_variant(task, problem, device, v, steps, args.repeat)[0]
+
+    gpu_train_rows = [(p, b) for p in args.precisions for b in args.batch_sizes]
     for spec in args.models:
-        task, _ = load_task(args.task, model_overrides(spec))
-        problem = make_problem(task.task.problem, task.problem, args.task)
-        cpu_rate = None
-        for device in devices:
-            torch.set_num_threads(args.cpu_threads)  # the GPU rows' host side gets the same threads
-            rows = ([("fp32", args.cpu_batch)] if device.type == "cpu"
-                    else [(p, b) for p in args.precisions for b in args.batch_sizes])
-            for mode, batch in rows:
-                v = Variant(f"{mode} {batch}", True, batch, fused_adam=bool(adamw_options()),
-                            bf16=mode == "bf16", tf32=mode == "tf32")
-                steps = args.cpu_steps if device.type == "cpu" else args.steps
-                rate, _ = time_variant(task, problem, device, v, steps, args.repeat)
-                cpu_rate = cpu_rate or rate
-                print_row(spec, device, mode, batch, rate, cpu_rate)
+        time_rows(args, spec, devices, ("fp32", args.cpu_batch), gpu_train_rows, train_rate)
         if spec in COMMITTED_2CORE:
             print(f"{spec:<9}(committed 2-core project figure, batch 128: {COMMITTED_2CORE[spec]:,} examples/s)")
 
     print(f"\nsampling, answer tokens/s (greedy, untrained model; {args.sample_prompts} prompts on the GPU, "
           f"{args.cpu_sample_prompts} on the CPU)")
     print(f"{'model':<9}{'device':<7}{'precision':<10}{'batch':>6}{'tokens/s':>12}{'vs CPU':>9}")
-    for spec in args.models:
-        task, _ = load_task(args.task, model_overrides(spec))
-        problem = make_problem(task.task.problem, task.problem, args.task)
-        cpu_rate = None
-        for device in devices:
-            torch.set_num_threads(args.cpu_threads)
-            rows = ([("fp32", args.cpu_sample_prompts)] if device.type == "cpu"
-                    else [(p, b) for p in ("fp32", "bf16") if p in args.precisions for b in args.sample_batches])
-            for mode, batch in rows:
-                prompts = args.cpu_sample_prompts if device.type == "cpu" else args.sample_prompts
-                rate = sampling_rate(task, problem, device, mode, prompts, batch)
-                cpu_rate = cpu_rate or rate
-                print_row(spec, device, mode, batch, rate, cpu_rate)
 
+    def sample_rate(task, problem, device, mode, batch):
+        prompts = args.cpu_sample_prompts if device.type == "cpu" else args.sample_prompts
+        return sampling_rate(task, problem, device, mode, prompts, batch)
+
+    gpu_sample_rows = [(p, b) for p in ("fp32", "bf16") if p in args.precisions for b in args.sample_batches]
+    for spec in args.models:
+        time_rows(args, spec, devices, ("fp32", args.cpu_sample_prompts), gpu_sample_rows, sample_rate)
+
+
+def time_rows(args, spec: str, devices, cpu_row: tuple[str, int], gpu_rows: list[tuple[str, int]], rate_of) -> None:
+    """One model's rows: the CPU row first (every later row's "vs CPU" is against it), then
+    each (precision, batch) on the GPU; rate_of(task, problem, device, precision, batch)."""
+    task, _ = load_task(args.task, model_overrides(spec))
+    problem = make_problem(task.task.problem, task.problem, args.task)
+    cpu_rate = None
+    for device in devices:
+        torch.set_num_threads(args.cpu_threads)  # the GPU rows' host side gets the same threads
+        for mode, batch in [cpu_row] if device.type == "cpu" else gpu_rows:
+            rate = rate_of(task, problem, device, mode, batch)
+            cpu_rate = cpu_rate or rate
+            print_row(spec, device, mode, batch, rate, cpu_rate)
 
 if __name__ == "__main__":
     main()
