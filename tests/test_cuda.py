@@ -33,7 +33,8 @@ def test_model_trains_and_samples_on_cuda():
     problem = gcd_problem()
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    shape = ModelShape(len(problem.codec.vocabulary()) + 4, problem.max_prompt_tokens() + problem.codec.max_answer_tokens() + 3,
+    answer = problem.codec.max_answer_tokens()
+    shape = ModelShape(len(problem.codec.vocabulary()) + 4, problem.max_prompt_tokens() + answer + 3,
                        layers=2, heads=4, width=64)
     model = Transformer(shape).to(GPU)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, **adamw_options())
@@ -50,16 +51,14 @@ def test_model_trains_and_samples_on_cuda():
     prompts = problem.target_prompts(rng, 300)
     tokens = prompt_tokens(problem, prompts, len(prompts))
     generator = torch.Generator(device=GPU).manual_seed(1)
-    on_gpu = sample(model, tokens, problem.codec.max_answer_tokens(), 0.0, 128, generator, GPU)
-    on_cpu = sample(model.cpu(), tokens, problem.codec.max_answer_tokens(), 0.0, 128, torch.Generator().manual_seed(1),
-                    torch.device("cpu"))
+    on_gpu = sample(model, tokens, answer, 0.0, 128, generator, GPU)
+    on_cpu = sample(model.cpu(), tokens, answer, 0.0, 128, torch.Generator().manual_seed(1), torch.device("cpu"))
     assert len(on_gpu) == len(prompts)
     # greedy decoding of the same weights: float differences may flip a near-tie, rarely
     assert np.mean([a == b for a, b in zip(on_gpu, on_cpu)]) >= 0.95
     model.to(GPU)
-    hot = sample(model, tokens, problem.codec.max_answer_tokens(), 1.0, 128, torch.Generator(device=GPU).manual_seed(2), GPU)
-    again = sample(model, tokens, problem.codec.max_answer_tokens(), 1.0, 128, torch.Generator(device=GPU).manual_seed(2),
-                   GPU)
+    hot = sample(model, tokens, answer, 1.0, 128, torch.Generator(device=GPU).manual_seed(2), GPU)
+    again = sample(model, tokens, answer, 1.0, 128, torch.Generator(device=GPU).manual_seed(2), GPU)
     assert hot == again  # the GPU generator makes sampling reproducible
 
 
