@@ -109,9 +109,9 @@ def test_loop_keeps_one_repeated_set_for_the_whole_run(tmp_path):
     }, "t.toml")
     loop = build_loop(task, "t.toml", tmp_path, tmp_path / "run", quiet=True)
     with RunProgress(2, quiet=True) as progress:
-        loop.train(0, None, None, np.random.default_rng(0), progress)
+        loop.train(0, loop.train_steps(0), None, None, np.random.default_rng(0), progress)
         first = {k: v.clone() for k, v in loop.state.repeated.items()}
-        loop.train(1, None, None, np.random.default_rng(1), progress)
+        loop.train(1, loop.train_steps(1), None, None, np.random.default_rng(1), progress)
     assert len(first["ids"]) == 40
     assert all(torch.equal(loop.state.repeated[k], first[k]) for k in first)
 

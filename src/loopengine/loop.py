@@ -110,9 +110,7 @@ class Loop:
         tokens = sample(self.model, prompt_tokens(self.problem, prompts, count),
                         self.problem.codec.max_answer_tokens(),
                         temperature, s.batch_size, generator, self.device, self.problem.decoding_constraint())
-        pool = self.problem.codec.decode(tokens, prompts)
-        pool.origin = np.full(len(pool), "sample", dtype=object)
-        return pool
+        return self.problem.codec.decode(tokens, prompts)  # draw() labels the rows with their source
 
     def source_names(self) -> list[str]:
         """The start sources available now, in pool order (sources.py)."""
@@ -216,12 +214,11 @@ class Loop:
             return t.steps
         return max(1, round(t.steps * scale))
 
-    def train(self, g: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
+    def train(self, g: int, steps: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
               progress: RunProgress) -> tuple[float, list[float]]:
-        """Fine-tune on this generation's training mix: (mean loss of the last steps, the loss of
-        every step) for metrics.json; (nan, []) when no step runs."""
+        """`steps` fine-tuning steps on this generation's training mix: (mean loss of the last
+        steps, the loss of every step) for metrics.json; (nan, []) when no step runs."""
         t = self.task.train
-        steps = self.train_steps(g)
         if self.model is None or steps == 0:
             return float("nan"), []
         sampler, self.state.repeated = training_sampler(self.problem, self.task, g == 0, selected, elite_rows,
@@ -288,7 +285,7 @@ class Loop:
         # sample from what it trained now: no training then
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
-        loss, step_losses = (float("nan"), []) if last else self.train(g, fresh_rows, elite_rows, rng, progress)
+        loss, step_losses = self.train(g, steps, fresh_rows, elite_rows, rng, progress)
         timings["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -103,10 +103,6 @@ def allocate(names: list[str], history: list[dict[str, list[int]]], previous: di
     return {n: floor + (1.0 - floor * len(names)) * rates[n] / total for n in names}
 
 
-def at_floor(share: float, names: list[str], settings: SourcesSettings) -> bool:
-    return share <= min(settings.floor, 1.0 / len(names)) + 1e-12
-
-
 def training_scale(share: float | None, names: list[str], settings: SourcesSettings) -> float:
     """Training costs what the model earns: fine-tuning steps are scaled by the model's share
     of the next generation over an equal share (at most 1), so a model held at its floor
@@ -149,8 +145,8 @@ def new_state() -> dict[str, Any]:
 
 def record(state: dict[str, Any], pool: Pool, credit: Credit, names: list[str], shares: dict[str, float],
            settings: SourcesSettings) -> dict[str, dict[str, Any]]:
-    """Book one generation's credits per source, move the window, and set the next shares.
-    Returns this generation's per-source metrics."""
+    """Book one generation's credits per source and move the window (the caller then sets the
+    next shares with allocate). Returns this generation's per-source metrics."""
     origins = np.array([source_of(o) for o in pool.origin], dtype=object)
     row: dict[str, list[int]] = {}
     out: dict[str, dict[str, Any]] = {}

@@ -38,11 +38,6 @@ def load(name: str) -> tuple[dict[str, torch.Tensor], list[str], dict[str, Any]]
     return state, list(data["vocabulary"]), dict(data["model_shape"])
 
 
-def card(name: str) -> dict[str, Any]:
-    """The record kept beside a shipped model: its training task, generator settings and curve."""
-    return json.loads(path_of(name).with_suffix(".json").read_text())
-
-
 def save(name: str, state: dict[str, torch.Tensor], vocabulary: list[str], model_shape: dict[str, Any],
          record: dict[str, Any], directory: Path | None = None) -> Path:
     """Write NAME.pt (weights in float16: half the size, and the proposer samples the same) and
