@@ -63,7 +63,7 @@ def run_for(task_path: Path, overrides: list[str], seconds: float, stop_at_known
                     m = loop.generation(g, progress)
                     trace.append({"generation": g, "elapsed": m["elapsed"], "best_ever": m["best_ever"],
                                   "shares": {k: v["share"] for k, v in m["sources"].items()},
-                                  "train_steps": m.get("train_steps")})
+                                  "train_steps": m.get("train_steps"), "hits": m.get("distinct_hits")})
                     g += 1
                     if reached is None and reached_best_known(m["best_ever"], m["best_known"]):
                         reached, reached_generation = m["elapsed"], g - 1
@@ -87,10 +87,16 @@ def spread(values: list[float | None]) -> str:
     return f"{fmt(statistics.median(xs))} [{fmt(min(xs))}, {fmt(max(xs))}]"
 
 
-def best_at(trace: list[dict], t: float) -> float:
-    """Best-so-far at wall time t (NaN before the first generation ended)."""
-    best = [r["best_ever"] for r in trace if r["elapsed"] <= t and r["best_ever"] is not None]
+def best_at(trace: list[dict], t: float, key: str = "best_ever") -> float:
+    """Best-so-far (or distinct hits so far, key="hits") at wall time t (NaN before the first
+    generation ended)."""
+    best = [r[key] for r in trace if r["elapsed"] <= t and r.get(key) is not None]
     return max(best) if best else np.nan
+
+
+def counts_hits(results: dict[str, list[dict]]) -> bool:
+    """Whether the problem counts hits (a rare-event problem: distinct counterexamples)."""
+    return any(p.get("hits") is not None for runs in results.values() for r in runs for p in r["trace"])
 
 
 def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
@@ -99,15 +105,17 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     end = max((r["trace"][-1]["elapsed"] for runs in results.values() for r in runs if r["trace"]), default=1.0)
     grid = np.linspace(0, end, 200)
-    known = next((r["best_known"] for runs in results.values() for r in runs), None)
+    # a rare-event problem is judged on how many distinct hits it finds, not on its best score
+    key = "hits" if counts_hits(results) else "best_ever"
+    known = None if key == "hits" else next((r["best_known"] for runs in results.values() for r in runs), None)
     for (name, runs), color in zip(results.items(), ("tab:blue", "tab:orange")):
         for r in runs:
             xs = [p["elapsed"] for p in r["trace"]]
-            ys = [np.nan if p["best_ever"] is None else p["best_ever"] for p in r["trace"]]
+            ys = [np.nan if p.get(key) is None else p[key] for p in r["trace"]]
             ax.step(xs, ys, where="post", color=color, alpha=0.4, lw=1, marker="o", markersize=3)
-            if r["reached"] is not None:  # when this run reached the best known value
+            if r["reached"] is not None and key == "best_ever":  # when this run reached the best known value
                 ax.plot([r["reached"]], [r["best_known"]], marker="v", markersize=8, color=color, alpha=0.7)
-        curves = np.array([[best_at(r["trace"], t) for t in grid] for r in runs])
+        curves = np.array([[best_at(r["trace"], t, key) for t in grid] for r in runs])
         with np.errstate(all="ignore"):
             ok = ~np.isnan(curves).any(axis=0)
         ax.plot(grid[ok], np.median(curves[:, ok], axis=0), color=color, lw=2.2, label=f"{name} (median)")
@@ -116,7 +124,7 @@ def plot(results: dict[str, list[dict]], title: str, path: Path) -> None:
     ax.set_xlim(left=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # edge counts, proven counts: whole numbers
     ax.set_xlabel("wall time of generations (s; dots: generations, triangles: best known reached)")
-    ax.set_ylabel("best so far")
+    ax.set_ylabel("distinct hits so far" if key == "hits" else "best so far")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -156,6 +164,14 @@ def report(args, results: dict[str, list[dict]], load_before: tuple, load_after:
         lines.append(f"| {name} | {spread(finals)} | "
                      f"{spread(reached) if known is not None else '-'} | "
                      f"{sum(t is not None for t in reached) if known is not None else '-'} / {len(runs)} | {proven} |")
+    if counts_hits(results):
+        lines += ["", "Distinct hits (Problem.hits: for the trees, non-isomorphic counterexamples) found in the "
+                  "run, gen 0 included, and per minute of the run's own time:", "",
+                  "| method | distinct hits | per minute |", "|---|---|---|"]
+        for name, runs in results.items():
+            hits = [r["trace"][-1]["hits"] for r in runs if r["trace"]]
+            rates = [60 * r["trace"][-1]["hits"] / r["trace"][-1]["elapsed"] for r in runs if r["trace"]]
+            lines.append(f"| {name} | {spread(hits)} | {spread(rates)} |")
     a, b = medians.get("loop", np.inf), medians.get("search alone", np.inf)
     if np.isfinite(a) and np.isfinite(b) and b > 0:
         lines += ["", f"Median time to the best known value, loop / search alone: **{a / b:.2f}x**."]

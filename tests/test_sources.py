@@ -57,7 +57,7 @@ def test_window_forgets_and_a_plateau_keeps_the_last_shares():
     credit = S.Credit(pool, np.array([3]), best_before=2.0, prompt_best={})
     out = S.record(state, pool, credit, NAMES, S.equal_shares(NAMES), settings)
     assert out["random"] == {"share": pytest.approx(1 / 3), "starts": 2, "yield": 0.5, "entered_elites": 1,
-                             "improved_best": 1}
+                             "improved_best": 1, "new_hits": 0, "seconds": None, "yield_per_s": None}
     assert out["model"]["yield"] == 0.0
     shares = S.allocate(NAMES, state["history"], {}, settings)
     assert shares["random"] == pytest.approx(0.8)
@@ -98,6 +98,59 @@ def test_training_shrinks_with_the_models_share():
     assert S.training_scale(0.6, NAMES, settings) == 1.0
     assert S.training_scale(0.1, ["model"], settings) == 1.0
     assert S.training_scale(0.1, NAMES, SourcesSettings(train_by_share=False)) == 1.0
+
+
+def test_seconds_cost_charges_what_a_source_spent():
+    """cost = "seconds": the same credits from the same starts weigh by the seconds they took,
+    and the model pays for its sampling and training on top of its part of the kernel."""
+    h = history({"model": [10, 2, 30.0], "random": [10, 2, 10.0], "elites": [10, 0, 5.0]})
+    by_seconds = S.allocate(NAMES, h, {}, SourcesSettings(cost="seconds"))
+    by_starts = S.allocate(NAMES, h, {}, SourcesSettings())
+    assert by_starts["model"] == pytest.approx(by_starts["random"])
+    assert by_seconds["random"] > by_seconds["model"] > by_seconds["elites"] == pytest.approx(0.1)
+    # rate: 2/10 against 2/30 per second, the rest (0.7) split 3:1
+    assert by_seconds["random"] == pytest.approx(0.1 + 0.7 * 0.75)
+    origins = np.array(["model", "model+search", "random", "random", "random", "random", "elites"], dtype=object)
+    seconds = S.source_seconds(origins, fresh_seconds=12.0, elite_seconds=5.0, extra={"model": 3.0, "curriculum": 1})
+    assert seconds == pytest.approx({"model": 4.0 + 3.0, "random": 8.0, "elites": 5.0})
+    assert S.training_budget(0.25, 40.0) == pytest.approx(10.0)
+    assert S.training_budget(None, 40.0) is None
+
+
+def test_seconds_cost_in_a_run(tiny_task, tmp_path):
+    """A run with cost = "seconds" books every source's seconds in the allocator's window (the
+    checkpoint) and in metrics.json; a "starts" run keeps timings out of its checkpoints."""
+    from loopengine.rundir.archive import load_checkpoint
+    from loopengine.rundir.checkpoint import decode
+
+    for cost in ("seconds", "starts"):
+        result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / cost), "--quiet",
+                                     "--set", f'sources.cost="{cost}"'])
+        assert result.exit_code == 0, result.output
+        run_dir = tmp_path / cost / "tiny-3"
+        m = json.loads((run_dir / "gen_0002" / "metrics.json").read_text())
+        assert all(v["seconds"] is not None and v["seconds"] >= 0 for v in m["sources"].values())
+        assert 1 <= m["train_steps"] <= 4
+        rows = decode(load_checkpoint(run_dir, 2))["loop_state"].sources["history"][-1]
+        assert {len(v) for v in rows.values()} == ({3} if cost == "seconds" else {2})
+
+
+def test_training_stops_at_its_deadline():
+    """A deadline already passed: one step, however many were asked for."""
+    import time
+
+    import torch
+
+    from loopengine.learn.model import N_SPECIAL, ModelShape, Transformer
+    from loopengine.learn.train import TwoSetSampler, from_pool, train_steps
+
+    model = Transformer(ModelShape(vocab=N_SPECIAL + 4, context=8, layers=1, heads=1, width=8))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    steps = []
+    sampler = TwoSetSampler(from_pool([([0, 1], [2, 3])]), [])
+    train_steps(model, optimizer, sampler, 50, 2, np.random.default_rng(0), torch.device("cpu"),
+                on_step=lambda step, loss: steps.append(step), deadline=time.perf_counter())
+    assert steps == [1]
 
 
 def test_loop_writes_shares_and_yields(tiny_task, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from loopengine import _core
+from loopengine.config import SourcesSettings
 from loopengine.pool import Pool
 from loopengine.problems import make_problem
 from loopengine.problems.trees.sequence import (
@@ -130,6 +131,29 @@ def test_known_26_vertex_counterexamples_are_detected():
         assert seq[13] ** 2 < seq[12] * seq[14]
     assert not nx.is_isomorphic(to_networkx(objects[0]), to_networkx(objects[1]))
     assert len(set(p.canonical_keys(pool))) == 2
+
+
+def test_new_counterexamples_pay_their_source_once():
+    """Problem.hits marks the counterexamples; sources.new_hits credits each isomorphism class
+    once per run, to its first row in pool order (a relabelled copy, or a later generation's
+    find of the same tree, earns nothing)."""
+    from loopengine import sources as S
+
+    p = problem(n=26)
+    star = [-1] + [0] * 25  # a star: log-concave
+    # the last row is the first tree found again (the kernel returns canonical rows, so equal)
+    objects = np.array([star, KNOWN_26[0], KNOWN_26[1], KNOWN_26[0]], dtype=np.int32)
+    pool = p.evaluate(Pool(objects=objects, origin=np.array(["random", "model", "random", "elites"], dtype=object)))
+    assert p.hits(pool).tolist() == [False, True, True, True]
+    seen: set[int] = set()
+    first = S.new_hits(p.hits(pool), lambda: p.canonical_keys(pool), seen)
+    assert first.tolist() == [False, True, True, False]
+    again = S.new_hits(p.hits(pool), lambda: p.canonical_keys(pool), seen)
+    assert not again.any()
+    credit = S.Credit(pool, np.zeros(0, dtype=np.int64), best_before=1.0, prompt_best={}, new_hits=first)
+    names = ["model", "random", "elites"]
+    out = S.record(S.new_state(), pool, credit, names, S.equal_shares(names), SourcesSettings())
+    assert {n: v["new_hits"] for n, v in out.items()} == {"model": 1, "random": 1, "elites": 0}
 
 
 def test_two_break_tree_is_detected_by_both_counts():

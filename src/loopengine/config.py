@@ -143,6 +143,10 @@ class SourcesSettings(Section):
     window: int = Field(3, ge=1, le=1000, description="generations over which a source's yield is measured")
     train_by_share: bool = Field(True, description="fine-tuning steps scaled by the model's share over an equal "
                                                    "share (at most 1): a model held at its floor trains less")
+    cost: Literal["starts", "seconds"] = Field(
+        "starts", description='what a source pays with: "starts" (deterministic: same seed, same archive) or '
+                              '"seconds" (wall clock: kernel, sampling and training time; the model trains at most '
+                              "its share of the generation's kernel time; runs are not reproducible)")
     exclude: list[Literal["random", "curriculum", "elites"]] = Field(
         default_factory=list, description='start sources left out, e.g. ["random"] for a model-only loop (the '
                                           "model source is left out by model.enabled = false)")

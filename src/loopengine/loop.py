@@ -145,15 +145,24 @@ class Loop:
         pool.origin = np.full(len(pool), name, dtype=object)
         return pool
 
-    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator) -> tuple[dict[str, Pool], dict]:
-        """Where this generation's local search starts, one pool per source, and the shares."""
+    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator,
+               timings: dict[str, float]) -> tuple[dict[str, Pool], dict]:
+        """Where this generation's local search starts, one pool per source, and the shares;
+        timings["sample_model"] gets the seconds the model's samples took."""
         p, loop = self.problem, self.task.loop
         if g == 0:
             return {"seed": p.initial_pool(rng, loop.initial_pool)}, {}
         names = self.source_names()
         shares = self.shares(names)
         counts = S.split(loop.samples_per_generation, shares)
-        return {n: self.draw(n, counts[n], rng, generator) for n in names if counts[n]}, shares
+        parts = {}
+        for n in names:
+            if counts[n]:
+                t0 = time.perf_counter()
+                parts[n] = self.draw(n, counts[n], rng, generator)
+                if n == S.MODEL:
+                    timings["sample_model"] = time.perf_counter() - t0
+        return parts, shares
 
     def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
                    progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, Pool | None, dict]:
@@ -163,21 +172,25 @@ class Loop:
         p, k, seed = self.problem, self.task.kernel, self.task.task.seed
         t0 = time.perf_counter()
         progress.phase(g, "seeding" if g == 0 else "sampling")
-        parts, shares = self.starts(g, rng, generator)
+        parts, shares = self.starts(g, rng, generator, timings)
         raw = parts[S.MODEL].take(np.arange(len(parts[S.MODEL]))) if S.MODEL in parts else None
         timings["sample"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
         fresh = [parts[n] for n in parts if n != S.ELITES]
         pool = Pool.concat(fresh) if fresh else None
         elites = parts.get(S.ELITES)
+        timings["search_fresh"] = timings["search_elites"] = 0.0  # the sources' kernel seconds
         if self.kernel is not None and (g > 0 or not p.conditional):
             progress.phase(g, "local search")
             if pool is not None:
+                t0 = time.perf_counter()
                 pool = self.searched(pool, derived_seed(seed, g, 1), k.params, label=g > 0)
+                timings["search_fresh"] = time.perf_counter() - t0
             if elites is not None:
+                t0 = time.perf_counter()
                 elites = self.searched(elites, derived_seed(seed, g, 2), k.elite_params, label=True)
+                timings["search_elites"] = time.perf_counter() - t0
         pool = Pool.concat([x for x in (pool, elites) if x is not None])
-        timings["search"] = time.perf_counter() - t0
+        timings["search"] = timings["search_fresh"] + timings["search_elites"]
         return pool, raw, shares
 
     def searched(self, pool: Pool, seed: int, params: dict, label: bool) -> Pool:
@@ -190,15 +203,23 @@ class Loop:
         return pool
 
     def account(self, pool: Pool, entered: np.ndarray, best_before: float | None,
-                shares: dict[str, float]) -> dict[str, dict]:
-        """Credit this generation's sources for what they found, and set the next shares."""
+                shares: dict[str, float], timings: dict[str, float]) -> dict[str, dict]:
+        """Credit this generation's sources for what they found, book what each cost, and set
+        the next shares."""
         state = self.state.sources
         names = self.source_names()
         # per-prompt bests matter only where sources compete; a model-only conditional run
         # (the integer problems) would otherwise store every random prompt it ever saw
         prompt_best = state["prompt_best"] if len(names) > 1 or not self.problem.conditional else {}
-        credit = S.Credit(pool, entered, best_before, prompt_best)
-        out = S.record(state, pool, credit, list(shares), shares, self.task.sources)
+        hits = S.new_hits(self.problem.hits(pool), lambda: self.problem.canonical_keys(pool),
+                          state.setdefault("hits", set()))
+        credit = S.Credit(pool, entered, best_before, prompt_best, hits)
+        # the model's samples of this generation cost their sampling and the fine-tuning after
+        # the last generation that prepared them (kept in the state across a resume)
+        model_extra = timings.get("sample_model", 0.0) + state.pop("train_seconds", 0.0)
+        seconds = S.source_seconds(pool.origin, timings.get("search_fresh", 0.0), timings.get("search_elites", 0.0),
+                                   {S.MODEL: model_extra}) if shares else None
+        out = S.record(state, pool, credit, list(shares), shares, self.task.sources, seconds)
         state["shares"] = S.allocate(names, state["history"], state["shares"], self.task.sources)
         return out
 
@@ -214,10 +235,20 @@ class Loop:
             return t.steps
         return max(1, round(t.steps * scale))
 
+    def training_deadline(self, kernel_seconds: float) -> float | None:
+        """cost = "seconds": fine-tuning stops when it has taken the model's share of the next
+        generation times this generation's kernel seconds (sources.training_budget); None
+        (no time limit) with cost = "starts", where only the step count decides."""
+        if self.task.sources.cost != "seconds":
+            return None
+        budget = S.training_budget(self.state.sources["shares"].get(S.MODEL), kernel_seconds)
+        return None if budget is None else time.perf_counter() + budget
+
     def train(self, g: int, steps: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
-              progress: RunProgress) -> tuple[float, list[float]]:
-        """`steps` fine-tuning steps on this generation's training mix: (mean loss of the last
-        steps, the loss of every step) for metrics.json; (nan, []) when no step runs."""
+              progress: RunProgress, deadline: float | None = None) -> tuple[float, list[float]]:
+        """`steps` fine-tuning steps on this generation's training mix (fewer if the clock
+        passes `deadline`): (mean loss of the last steps, the loss of every step) for
+        metrics.json; (nan, []) when no step runs."""
         t = self.task.train
         if self.model is None or steps == 0:
             return float("nan"), []
@@ -235,7 +266,7 @@ class Loop:
             progress.advance(1, "steps")
 
         mean = train_steps(self.model, self.optimizer, sampler, steps, t.batch_size, rng, self.device,
-                           on_step=on_step)
+                           on_step=on_step, deadline=deadline)
         if not losses:
             return mean, []
         return mean, [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
@@ -275,7 +306,7 @@ class Loop:
         selected = admissible(pool, self.problem, self.task.selection)
         best_before = self.state.elites.best_score()
         entered = self.state.elites.update(pool, self.problem)
-        sources = self.account(pool, entered, best_before, shares)
+        sources = self.account(pool, entered, best_before, shares, timings)
         fresh_rows, elite_rows = training_set(selected, self.state.elites, self.task.loop.keep,
                                               self.task.selection, self.problem)
         timings["select"] = time.perf_counter() - t0
@@ -285,8 +316,11 @@ class Loop:
         # sample from what it trained now: no training then
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
-        loss, step_losses = self.train(g, steps, fresh_rows, elite_rows, rng, progress)
+        deadline = self.training_deadline(timings["search"]) if steps else None
+        loss, step_losses = self.train(g, steps, fresh_rows, elite_rows, rng, progress, deadline)
         timings["train"] = time.perf_counter() - t0
+        if self.task.sources.cost == "seconds" and steps:
+            self.state.sources["train_seconds"] = timings["train"]  # charged to the model's next samples
 
         t0 = time.perf_counter()
         progress.phase(g, "evaluating model")
@@ -310,13 +344,15 @@ class Loop:
             "best_ever": best_ever,
             "best_known": best_known,
             "gap": None if best_known is None or best_ever is None else best_known - best_ever,
+            # rare-event problems (Problem.hits): distinct hits found so far in the run
+            "distinct_hits": len(self.state.sources["hits"]) if S.has_hits(self.problem) else None,
             "valid_fraction": float(np.mean(pool.valid)) if len(pool) else 0.0,
             **collapse,
             "temperature": temperature,
             "next_temperature": self.state.temperature,
             "sources": sources,
             "next_shares": dict(self.state.sources["shares"]),
-            "train_steps": steps,
+            "train_steps": len(step_losses) if steps else 0,  # fewer than planned when the time budget ran out
             "train_loss": loss,
             "train_losses": step_losses,  # the report's loss curve
             "train_lr": None if self.model is None else self.lr(g),

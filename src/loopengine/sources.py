@@ -11,16 +11,24 @@ to local search). The sources that share it:
 
 The allocator gives each source a share from its yield over the last `sources.window`
 generations: credited rows per start, where a row is credited when it entered the elite
-archive or improved the best score (of its prompt, for a conditional problem). A share never
+archive or improved the best score (of its prompt, for a conditional problem), or, for a
+rare-event problem (`Problem.hits`, e.g. the trees' counterexamples), is a hit the run had
+not found before. A share never
 drops below `sources.floor`, so a source that stopped paying is still measured and can earn
 its way back.
 
-The cost unit is a start (one row sent to local search), not a kernel-second. Within one
-generation every start of a source runs the same kernel with the same parameters, so starts
-count kernel work; and they are deterministic, where kernel-seconds change from one run (or
-one machine load) to the next: a split read from timings would break "same seed, same
-archive" and bit-identical resume. Everything the allocator reads (counts of starts and
-credits, the per-prompt best scores) lives in `LoopState.sources`, saved in every checkpoint.
+The cost unit (`sources.cost`) is by default a start (one row sent to local search), not a
+kernel-second. Within one generation every start of a source runs the same kernel with the
+same parameters, so starts count kernel work; and they are deterministic, where seconds change
+from one run (or one machine load) to the next: a split read from timings would break "same
+seed, same archive" and bit-identical resume. But starts do not see what the model costs
+outside the kernel (sampling, fine-tuning), so with `cost = "seconds"` each source pays its
+wall-clock seconds instead: its part of the kernel time, plus, for the model, its sampling
+and the fine-tuning that prepared it; and fine-tuning gets at most the model's share of the
+generation's kernel time (`training_budget`). That is the setting for equal-wall-clock
+comparisons; its runs are not reproducible. Everything the allocator reads (counts of starts,
+credits and seconds, the per-prompt best scores) lives in `LoopState.sources`, saved in every
+checkpoint.
 """
 from __future__ import annotations
 
@@ -44,6 +52,11 @@ def has_search_starts(problem: Problem) -> bool:
     """Whether the problem can give random starts (every unconditional problem can; a
     conditional one only when it defines search_starts for its prompts)."""
     return not problem.conditional or type(problem).search_starts is not Problem.search_starts
+
+
+def has_hits(problem: Problem) -> bool:
+    """Whether the problem names hits (Problem.hits: a rare-event problem)."""
+    return type(problem).hits is not Problem.hits
 
 
 def source_of(origin: str) -> str:
@@ -73,11 +86,13 @@ def equal_shares(names: list[str]) -> dict[str, float]:
     return {n: 1.0 / len(names) for n in names}
 
 
-def window_totals(history: list[dict[str, list[int]]], name: str) -> tuple[int, int]:
-    """(starts, credited rows) of one source over the recorded window."""
+def window_totals(history: list[dict[str, list]], name: str) -> tuple[int, int, float]:
+    """(starts, credited rows, seconds) of one source over the recorded window (seconds are
+    recorded only with cost = "seconds": 0 otherwise)."""
     starts = sum(h[name][0] for h in history if name in h)
     credit = sum(h[name][1] for h in history if name in h)
-    return starts, credit
+    seconds = sum(h[name][2] for h in history if name in h and len(h[name]) > 2)
+    return starts, credit, seconds
 
 
 def allocate(names: list[str], history: list[dict[str, list[int]]], previous: dict[str, float],
@@ -94,8 +109,9 @@ def allocate(names: list[str], history: list[dict[str, list[int]]], previous: di
         return equal_shares(names) if not settings.adaptive else base
     rates = {}
     for n in names:
-        starts, credit = window_totals(history, n)
-        rates[n] = credit / starts if starts else 0.0
+        starts, credit, seconds = window_totals(history, n)
+        cost = seconds if settings.cost == "seconds" else starts
+        rates[n] = credit / cost if cost else 0.0
     total = sum(rates.values())
     if total == 0:
         return base
@@ -112,13 +128,40 @@ def training_scale(share: float | None, names: list[str], settings: SourcesSetti
     return min(1.0, share * len(names))
 
 
+def training_budget(share: float | None, kernel_seconds: float) -> float | None:
+    """cost = "seconds": the most seconds fine-tuning may take after a generation, the model's
+    share of the next generation times this generation's kernel seconds. So the model's
+    training is paid from its own share: held at the floor it costs about floor x the
+    kernel's time, and its samples must earn more per second than the other sources' to grow."""
+    return None if share is None else share * kernel_seconds
+
+
+def source_seconds(origins: np.ndarray, fresh_seconds: float, elite_seconds: float,
+                   extra: dict[str, float]) -> dict[str, float]:
+    """Each source's wall-clock cost in one generation: the fresh starts (model, random,
+    curriculum) share one kernel call, split by their rows; the elites have their own call;
+    `extra` adds what a source spent outside the kernel (the model's sampling and training)."""
+    names = [source_of(o) for o in origins]
+    fresh = [n for n in names if n != ELITES]
+    out: dict[str, float] = {}
+    for n in dict.fromkeys(names):
+        if n == ELITES:
+            out[n] = elite_seconds
+        else:
+            out[n] = fresh_seconds * fresh.count(n) / len(fresh)
+    for n, sec in extra.items():
+        if n in out:
+            out[n] += sec
+    return out
+
+
 class Credit:
     """Which rows of an evaluated generation paid: entered the elite archive, or improved the
     best score (the run's best for an unconditional problem, the best for the row's prompt
     for a conditional one: a first verified answer to a target counts)."""
 
     def __init__(self, pool: Pool, entered: np.ndarray, best_before: float | None,
-                 prompt_best: dict[int, float]) -> None:
+                 prompt_best: dict[int, float], new_hits: np.ndarray | None = None) -> None:
         n = len(pool)
         valid = np.zeros(n, dtype=bool) if pool.valid is None else np.asarray(pool.valid, dtype=bool)
         score = np.full(n, -np.inf) if pool.score is None else np.asarray(pool.score, dtype=np.float64)
@@ -134,29 +177,59 @@ class Credit:
                 if score[i] > prompt_best.get(key, -np.inf):
                     prompt_best[key] = float(score[i])  # a later row of the same prompt must beat this one
                     self.improved[i] = True
-        self.paid = self.entered | self.improved
+        # rare-event problems (Problem.hits): a hit no earlier row of the run had
+        self.new_hits = np.zeros(n, dtype=bool) if new_hits is None else np.asarray(new_hits, dtype=bool)
+        self.paid = self.entered | self.improved | self.new_hits
+
+
+def new_hits(hits: np.ndarray | None, keys, seen: set[int]) -> np.ndarray | None:
+    """The hits (Problem.hits) whose canonical key no earlier row of the run had, the first of
+    equal ones in pool order; `seen` (fingerprints) gains them. `keys()` gives the pool's
+    canonical keys, computed only when there is a hit."""
+    if hits is None:
+        return None
+    hits = np.asarray(hits, dtype=bool)
+    out = np.zeros(len(hits), dtype=bool)
+    if hits.any():
+        all_keys = keys()
+        for i in np.flatnonzero(hits):
+            f = fingerprint(all_keys[i])
+            if f not in seen:
+                seen.add(f)
+                out[i] = True
+    return out
 
 
 def new_state() -> dict[str, Any]:
     """The allocator's part of LoopState: shares of the coming generation, the last `window`
-    generations' [starts, credited rows] per source, and the best score per prompt."""
-    return {"shares": {}, "history": [], "prompt_best": {}}
+    generations' [starts, credited rows] per source, the best score per prompt, and the
+    fingerprints of the hits found so far (rare-event problems)."""
+    return {"shares": {}, "history": [], "prompt_best": {}, "hits": set()}
 
 
 def record(state: dict[str, Any], pool: Pool, credit: Credit, names: list[str], shares: dict[str, float],
-           settings: SourcesSettings) -> dict[str, dict[str, Any]]:
+           settings: SourcesSettings, seconds: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
     """Book one generation's credits per source and move the window (the caller then sets the
-    next shares with allocate). Returns this generation's per-source metrics."""
+    next shares with allocate). `seconds`: each source's wall-clock cost (source_seconds),
+    booked with cost = "seconds" and reported either way. Returns this generation's
+    per-source metrics."""
     origins = np.array([source_of(o) for o in pool.origin], dtype=object)
-    row: dict[str, list[int]] = {}
+    seconds = seconds or {}
+    row: dict[str, list] = {}
     out: dict[str, dict[str, Any]] = {}
     for n in names:
         mine = origins == n
         starts, paid = int(mine.sum()), int((credit.paid & mine).sum())
-        row[n] = [starts, paid]
+        sec = seconds.get(n)
+        # seconds enter the checkpoint only when they steer the split: a "starts" run's
+        # checkpoints stay free of timings
+        row[n] = [starts, paid, round(sec or 0.0, 6)] if settings.cost == "seconds" else [starts, paid]
         out[n] = {"share": shares.get(n), "starts": starts, "yield": paid / starts if starts else None,
                   "entered_elites": int((credit.entered & mine).sum()),
-                  "improved_best": int((credit.improved & mine).sum())}
+                  "improved_best": int((credit.improved & mine).sum()),
+                  "new_hits": int((credit.new_hits & mine).sum()),
+                  "seconds": None if sec is None else round(sec, 3),
+                  "yield_per_s": paid / sec if sec else None}
     if names:
         state["history"] = (state["history"] + [row])[-settings.window:]
     return out

@@ -11,6 +11,7 @@ a sampler and runs the steps.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -147,8 +148,10 @@ def train_steps(
     device: torch.device,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
     answer_only: bool = True,
+    deadline: float | None = None,
 ) -> float:
-    """Run `steps` optimizer steps; returns the mean loss of the last 10% of steps.
+    """Run `steps` optimizer steps, or fewer when time.perf_counter() passes `deadline` (at
+    least one step runs); returns the mean loss of the last 10% of steps.
     answer_only: the model's last block computes only the rows from the batch's first
     target on (the loss is the same; False is the full forward, kept for benchmarks).
     on_step(step, loss) gets the step's loss as a 0-d tensor on `device`: reading it
@@ -174,6 +177,11 @@ def train_steps(
         losses.append(loss.detach())
         if on_step:
             on_step(step + 1, losses[-1])
+        if deadline is not None:
+            if device.type == "cuda":  # the clock means nothing while steps are still queued
+                torch.cuda.synchronize(device)
+            if time.perf_counter() > deadline:
+                break
     tail = losses[-max(1, len(losses) // 10):]
     # one device-to-host copy per call; float64 mean as numpy takes it
     return float(np.mean(torch.stack(tail).double().cpu().numpy())) if tail else float("nan")

@@ -137,6 +137,13 @@ class Problem:
         is valid only when the problem's verifier accepts it."""
         raise NotImplementedError
 
+    def hits(self, pool: Pool) -> np.ndarray | None:
+        """For a rare-event problem, the evaluated rows that are what a run is after (e.g. a
+        counterexample), as a bool mask: each new distinct one (canonical_keys) pays its start
+        source (sources.py), besides entering the elites or improving the best. None (the
+        default): the problem has no such notion."""
+        return None
+
     def canonical_keys(self, pool: Pool) -> list[bytes]:
         """Equal keys mean the same candidate (dedup). Default: the exact encoding."""
         objs = np.ascontiguousarray(pool.objects)

@@ -134,6 +134,11 @@ class Trees(Problem):
         pool.score = np.where(pool.valid, score, INVALID_SCORE).astype(np.float64)
         return pool
 
+    def hits(self, pool: Pool) -> np.ndarray:
+        """Counterexamples: trees with at least `breaks` breaks (at any k)."""
+        _, count, _, valid = self.scored(pool.objects)
+        return np.asarray(valid, dtype=bool) & (np.asarray(count) >= self.settings.breaks)
+
     def canonical_keys(self, pool: Pool) -> list[bytes]:
         objects = np.ascontiguousarray(pool.objects, dtype=np.int32)
         _, _, _, valid = self.scored(objects)
