@@ -133,6 +133,8 @@ def test_seconds_cost_in_a_run(tiny_task, tmp_path):
         assert 1 <= m["train_steps"] <= 4
         rows = decode(load_checkpoint(run_dir, 2))["loop_state"].sources["history"][-1]
         assert {len(v) for v in rows.values()} == ({3} if cost == "seconds" else {2})
+        shown = runner.invoke(app, ["show", str(run_dir)], env={"COLUMNS": "100"})
+        assert f"credited rows per {cost[:-1]})" in shown.output
 
 
 def test_training_stops_at_its_deadline():

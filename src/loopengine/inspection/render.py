@@ -151,18 +151,25 @@ def model_table(run: Run) -> tuple[list[str], list[list[str]]]:
 SOURCE_NAMES = ("model", "random", "curriculum", "elites")  # sources.py's order
 
 
+def paid_in_seconds(run: Run) -> bool:
+    """Whether the run's sources paid in seconds (sources.cost), so yields are per second."""
+    return (run.task.get("sources") or {}).get("cost") == "seconds"
+
+
 def sources_table(run: Run) -> tuple[list[str], list[list[str]]]:
     """Per generation, each start source's share of the starts and its yield (credited rows
-    per start, sources.py), and the fine-tuning steps run; ([], []) when no generation split
-    its starts (generation 0 alone, or a run older than start sources)."""
+    per start, or per second where the run's sources paid in seconds; sources.py), and the
+    fine-tuning steps run; ([], []) when no generation split its starts (generation 0 alone,
+    or a run older than start sources)."""
     split = [m for m in run.metrics if m.get("sources")]
     names = [n for n in SOURCE_NAMES if any(n in m["sources"] for m in split)]
     if not names:
         return [], []
+    key = "yield_per_s" if paid_in_seconds(run) else "yield"
 
     def cell(m: dict, name: str) -> str:
         s = m["sources"].get(name)
-        return "-" if not s else f"{pct(s.get('share'))}% / {fmt(s.get('yield'), 3)}"
+        return "-" if not s else f"{pct(s.get('share'))}% / {fmt(s.get(key), 3)}"
 
     rows = [[str(m["generation"]), *(cell(m, n) for n in names), fmt(m.get("train_steps"))] for m in split]
     return ["gen", *names, "train steps"], rows

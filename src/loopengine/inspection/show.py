@@ -108,7 +108,9 @@ def print_run(run: Run, g: int, best: pd.DataFrame, console: Console) -> None:
     console.print(rich_table("Generations", *render.generation_table(run)))
     columns, rows = render.sources_table(run)
     if rows:
-        console.print(rich_table("Start sources: share of the starts / yield (credited rows per start)", columns, rows))
+        unit = "second" if render.paid_in_seconds(run) else "start"
+        console.print(rich_table(f"Start sources: share of the starts / yield (credited rows per {unit})", columns,
+                                 rows))
     console.print(rich_table("Time per phase (seconds)", *render.timing_table(run)))
     columns, rows = render.model_table(run)
     if rows:
