@@ -18,6 +18,7 @@ RUN_DIR is a run of tasks/lyapunov_pretrain.toml (backward-generated pairs only)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import tomllib
@@ -131,12 +132,24 @@ def measure(source: str, systems: int, ks: list[int], temperature: float, budget
 
 
 def ship(run_dir: Path, name: str, measured: Path | None) -> Path:
+    """The run's last model as pretrained NAME. A run that continued a shipped model
+    (model.init_from = "pretrained:NAME", e.g. tasks/lyapunov_pretrain_continue.toml) keeps
+    that model's record under "continues", and its curve counts examples from where the
+    earlier stages ended, so the record always says everything the weights saw."""
     done = archive.complete_generations(run_dir)
     checkpoint = decode(archive.load_checkpoint(run_dir, done[-1]))
     task_text = (run_dir / "task.toml").read_text()
-    record = {"name": name, "made_from": f"generation {done[-1]} of a run of tasks/lyapunov_pretrain.toml",
-              "task": task_text, "generator": tomllib.loads(task_text).get("problem", {}),
-              "curve": curve(run_dir),
+    task = tomllib.loads(task_text)
+    rows = curve(run_dir)
+    earlier = None
+    init_from = task.get("model", {}).get("init_from") or ""
+    if init_from.startswith(pretrained.PREFIX):
+        earlier = json.loads(pretrained.path_of(init_from[len(pretrained.PREFIX):]).with_suffix(".json").read_text())
+        seen_before = earlier["curve"][-1]["examples"]
+        rows = [{**r, "examples": r["examples"] + seen_before} for r in rows]
+    record = {"name": name, "made_from": f"generation {done[-1]} of a run of tasks/{task['task']['name']}.toml",
+              "task": task_text, "generator": task.get("problem", {}), "curve": rows,
+              "continues": earlier,
               "measured": measured.read_text() if measured is not None else None}
     return pretrained.save(name, checkpoint["model"], checkpoint["vocabulary"], checkpoint["model_shape"], record)
 
