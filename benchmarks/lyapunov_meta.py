@@ -272,6 +272,9 @@ def main() -> None:
     ap.add_argument("--proposer-range", action="store_true",
                     help="only the systems the proposer can read (outside it, 'proposer' runs the SDP search "
                          "alone, the same code as the sdp_search method)")
+    ap.add_argument("--outside-proposer-range", action="store_true",
+                    help="only the systems the proposer cannot read: there 'proposer first' is the SDP search "
+                         "alone, so --methods sdp_search measures both arms at once")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lyapunov_meta"))
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -284,13 +287,15 @@ def main() -> None:
         ap.error(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
     warm_up(methods, args.proposer)
     data = Path(args.data)
-    range_problem = proposer_problem()[1] if args.proposer_range else None
+    if args.proposer_range and args.outside_proposer_range:
+        ap.error("--proposer-range and --outside-proposer-range exclude each other")
+    range_problem = proposer_problem()[1] if args.proposer_range or args.outside_proposer_range else None
     records, started = [], time.time()
     for fname in args.files.split(","):
         lines = (data / fname).read_text().splitlines()[args.first: args.first + args.per_file]
         for i, line in enumerate(lines, start=args.first):
             n, f, v_ref = read_line(line)
-            if args.proposer_range and not in_proposer_range(range_problem, f):
+            if range_problem is not None and in_proposer_range(range_problem, f) != args.proposer_range:
                 continue
             rec = {"file": fname, "index": i, "n": n}
             for m in methods:
