@@ -18,7 +18,6 @@ RUN_DIR is a run of tasks/lyapunov_pretrain.toml (backward-generated pairs only)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import tomllib
@@ -144,7 +143,7 @@ def ship(run_dir: Path, name: str, measured: Path | None) -> Path:
     earlier = None
     init_from = task.get("model", {}).get("init_from") or ""
     if init_from.startswith(pretrained.PREFIX):
-        earlier = json.loads(pretrained.path_of(init_from[len(pretrained.PREFIX):]).with_suffix(".json").read_text())
+        earlier = pretrained.record(init_from[len(pretrained.PREFIX):])
         seen_before = earlier["curve"][-1]["examples"]
         rows = [{**r, "examples": r["examples"] + seen_before} for r in rows]
     record = {"name": name, "made_from": f"generation {done[-1]} of a run of tasks/{task['task']['name']}.toml",

@@ -54,6 +54,21 @@ def test_a_shipped_model_starts_a_run_weight_for_weight(shipped, tmp_path):
         assert torch.allclose(weight, trained.state_dict()[name].half().float()), name
 
 
+def test_the_shipped_proposer_says_how_it_was_made():
+    """lyapunov.json: the task files of every training stage and a curve whose examples grow
+    across them (a continued run counts from where the earlier stage ended)."""
+    from loopengine.learn import pretrained
+
+    record = pretrained.record("lyapunov")
+    stages = [record]
+    while stages[-1].get("continues"):
+        stages.append(stages[-1]["continues"])
+    examples = [row["examples"] for stage in reversed(stages) for row in stage["curve"]]
+    assert examples == sorted(examples)
+    assert len(set(examples)) == len(examples)
+    assert all("[task]" in stage["task"] for stage in stages)
+
+
 def test_an_unknown_or_misfitting_shipped_model_is_a_config_error(shipped, tmp_path):
     problem = make_problem("lyapunov", ONE, "t", tmp_path)
     task_file, model = tiny_model(tmp_path, problem)

@@ -352,7 +352,7 @@ class Loop:
             "next_temperature": self.state.temperature,
             "sources": sources,
             "next_shares": dict(self.state.sources["shares"]),
-            "train_steps": len(step_losses) if steps else 0,  # fewer than planned when the time budget ran out
+            "train_steps": len(step_losses),  # the steps that ran: fewer than planned when a time budget ran out
             "train_loss": loss,
             "train_losses": step_losses,  # the report's loss curve
             "train_lr": None if self.model is None else self.lr(g),

@@ -38,6 +38,11 @@ def load(name: str) -> tuple[dict[str, torch.Tensor], list[str], dict[str, Any]]
     return state, list(data["vocabulary"]), dict(data["model_shape"])
 
 
+def record(name: str) -> dict[str, Any]:
+    """NAME.json: how a shipped model was made (plain JSON, read as data)."""
+    return json.loads(path_of(name).with_suffix(".json").read_text())
+
+
 def save(name: str, state: dict[str, torch.Tensor], vocabulary: list[str], model_shape: dict[str, Any],
          record: dict[str, Any], directory: Path | None = None) -> Path:
     """Write NAME.pt (weights in float16: half the size, and the proposer samples the same) and
