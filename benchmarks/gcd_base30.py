@@ -38,7 +38,7 @@ def run_loop(task_file: Path, overrides: list[str], generations: int, minutes: f
         history, start = [], time.perf_counter()
         with RunProgress(generations, quiet=quiet) as progress:
             for g in range(generations):
-                metrics = loop.generation(g, progress)
+                metrics = loop.generation(g, progress, next_runs=g + 1 < generations)
                 progress.generation_done(metrics)
                 metrics["wall"] = time.perf_counter() - start
                 history.append(metrics)

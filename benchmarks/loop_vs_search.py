@@ -60,7 +60,7 @@ def run_for(task_path: Path, overrides: list[str], seconds: float, stop_at_known
         try:
             with RunProgress(10**6, quiet=True) as progress:
                 while loop.state.elapsed < seconds and (generations is None or g < generations):
-                    m = loop.generation(g, progress)
+                    m = loop.generation(g, progress, next_runs=True)
                     trace.append({"generation": g, "elapsed": m["elapsed"], "best_ever": m["best_ever"],
                                   "shares": {k: v["share"] for k, v in m["sources"].items()},
                                   "train_steps": m.get("train_steps"), "hits": m.get("distinct_hits")})

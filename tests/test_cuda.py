@@ -69,6 +69,14 @@ def test_same_seed_same_archive_on_cuda(tiny_task_any, tmp_path, monkeypatch):
     same_candidates(run(tiny_task_any, tmp_path / "a"), run(tiny_task_any, tmp_path / "b"))
 
 
+def test_overlapped_training_on_cuda_equals_sequential(tiny_task_any, tmp_path, monkeypatch):
+    """On a GPU train.overlap = "auto" is on: the fine-tuning runs in a thread beside the
+    next generation's CPU search; "off" trains first. Both write the same candidates."""
+    monkeypatch.setenv(DEVICE_ENV, "cuda")
+    same_candidates(run(tiny_task_any, tmp_path / "auto"),
+                    run(tiny_task_any, tmp_path / "off", "--set", 'train.overlap="off"'))
+
+
 def test_resume_on_cuda_equals_uninterrupted(tiny_task_any, tmp_path, monkeypatch):
     monkeypatch.setenv(DEVICE_ENV, "cuda")
     full = run(tiny_task_any, tmp_path / "full")

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +86,51 @@ def test_resume_equals_uninterrupted(tiny_task, tmp_path):
     result = runner.invoke(app, ["resume", str(part), "--generations", "3", "--quiet"])
     assert result.exit_code == 0, result.output
     same_archive(full, part)
+
+
+def test_overlapped_training_gives_the_same_archive(tiny_task, tmp_path):
+    """train.overlap = "on" (on a CPU here; "auto" picks it on a GPU): the next generation's
+    random starts and elites are searched while the model fine-tunes, and the archive is the
+    one the sequential loop writes; a run resumed mid-way equals both."""
+    on = run(tiny_task, tmp_path / "on", "--set", 'train.overlap="on"')
+    off = run(tiny_task, tmp_path / "off", "--set", 'train.overlap="off"')
+    same_archive(on, off)
+    timings = [json.loads((on / f"gen_{g:04d}" / "metrics.json").read_text())["timings"] for g in range(3)]
+    # generations 0 and 1 searched their successor's other sources while training; the last has none
+    assert all("search_next" in t and t["train_wait"] >= 0 for t in timings[:2])
+    assert "search_next" not in timings[2]
+    sequential = json.loads((off / "gen_0001" / "metrics.json").read_text())["timings"]
+    assert "search_next" not in sequential
+    assert "train_wait" not in sequential
+    part = run(tiny_task, tmp_path / "part", "--generations", "1", "--set", 'train.overlap="on"')
+    result = runner.invoke(app, ["resume", str(part), "--generations", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    same_archive(on, part)
+
+
+def test_overlapped_training_stops_when_the_search_fails(tiny_task, tmp_path, monkeypatch):
+    """A kernel error in the next generation's search, run during the overlap, ends the run
+    with that error once the training generation is finished and written, as the sequential
+    loop would (its generation 1 is written before generation 2's search starts)."""
+    from loopengine.loop import Loop
+
+    calls = []
+    real = Loop.other_sources
+
+    def failing(self, g):
+        calls.append(g)
+        if g == 2:
+            raise RuntimeError("kernel crashed")
+        return real(self, g)
+
+    monkeypatch.setattr(Loop, "other_sources", failing)
+    result = runner.invoke(app, ["run", str(tiny_task), "--out", str(tmp_path / "r"), "--quiet",
+                                 "--set", 'train.overlap="on"'])
+    assert result.exit_code != 0
+    assert "kernel crashed" in repr(result.exception) + result.output
+    assert complete_generations(tmp_path / "r" / "tiny-3") == [0, 1]
+    assert calls == [1, 2]
+    assert not [t for t in threading.enumerate() if t.name.startswith("loopengine-train")]  # joined
 
 
 @pytest.mark.slow

@@ -110,9 +110,12 @@ def test_seconds_cost_charges_what_a_source_spent():
     assert by_seconds["random"] > by_seconds["model"] > by_seconds["elites"] == pytest.approx(0.1)
     # rate: 2/10 against 2/30 per second, the rest (0.7) split 3:1
     assert by_seconds["random"] == pytest.approx(0.1 + 0.7 * 0.75)
-    origins = np.array(["model", "model+search", "random", "random", "random", "random", "elites"], dtype=object)
-    seconds = S.source_seconds(origins, fresh_seconds=12.0, elite_seconds=5.0, extra={"model": 3.0, "curriculum": 1})
-    assert seconds == pytest.approx({"model": 4.0 + 3.0, "random": 8.0, "elites": 5.0})
+    origins = np.array(["model", "model+search", "random", "curriculum+search", "random", "random", "elites"],
+                       dtype=object)
+    timings = {"search_model": 4.0, "search_fresh": 12.0, "search_elites": 5.0}
+    seconds = S.source_seconds(origins, timings, extra={"model": 3.0, "curriculum": 1})
+    # random and curriculum split their shared call by rows (3:1); the curriculum's extra second is added
+    assert seconds == pytest.approx({"model": 4.0 + 3.0, "random": 9.0, "curriculum": 3.0 + 1, "elites": 5.0})
     assert S.training_budget(0.25, 40.0) == pytest.approx(10.0)
     assert S.training_budget(None, 40.0) is None
 

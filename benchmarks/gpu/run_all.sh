@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check of the project in one script (docs/gpu.md): install from this checkout, the
-# tests marked `cuda`, training and sampling throughput CPU vs GPU, GCD base 30 log-uniform
-# against a wall-clock budget, and one-set vs two-set training. Everything it prints goes to
+# tests marked `cuda`, training and sampling throughput CPU vs GPU, fine-tuning overlapped with
+# the CPU kernels against the sequential loop, GCD base 30 log-uniform against a wall-clock
+# budget, and one-set vs two-set training. Everything it prints goes to
 # one results file, $OUT/<name>.txt ($OUT: the device tool's output folder; unset, it is
 # benchmarks/out/gpu/), to be committed under benchmarks/results/.
 #
@@ -12,7 +13,7 @@
 # Options:
 #   --toy                 tiny models and counts; skips the install (uses this checkout's src/
 #                         and the _core already built there); runs anywhere in a couple of minutes
-#   --phases LIST         comma-separated, in this order: install,tests,throughput,gcd,twoset
+#   --phases LIST         comma-separated, in this order: install,tests,throughput,overlap,gcd,twoset
 #   --deadline-min M      the whole script's wall-clock budget (default 9.5: one device call is
 #                         at most 10 minutes); the GCD and two-set phases shrink to fit it
 #   --gcd-minutes M       GCD training budget (default 8, the issue's), cut to what is left
@@ -22,7 +23,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-TOY=0; PHASES=install,tests,throughput,gcd,twoset; DEADLINE_MIN=9.5; GCD_MIN=8; TWOSET_MIN=0; NAME=
+TOY=0; PHASES=install,tests,throughput,overlap,gcd,twoset; DEADLINE_MIN=9.5; GCD_MIN=8; TWOSET_MIN=0; NAME=
 while [ $# -gt 0 ]; do
   case "$1" in
     --toy) TOY=1 ;;
@@ -117,6 +118,14 @@ main() {
   fi
   if has_phase throughput; then
     phase throughput 240 "$PY" benchmarks/gpu/throughput.py "${toy[@]}"
+  fi
+  if has_phase overlap; then
+    # train.overlap on against off (benchmarks/overlap.py): trees at n = 30 with enough
+    # fine-tuning per generation for the overlap to have something to hide, kernels on every core
+    local ov=(--generations 5 --repeats 2 --set problem.n=30 --set train.steps=400 --set execution.threads=0)
+    [ $TOY = 1 ] && ov=(--generations 3 --repeats 1 --set train.steps=10 --set loop.initial_pool=40
+                        --set loop.samples_per_generation=40 --set execution.threads=1)
+    phase overlap 150 "$PY" benchmarks/overlap.py tasks/trees.toml "${ov[@]}" --out "$OUT_DIR" --name "${NAME}_trees"
   fi
   if has_phase gcd; then
     local reserve=0; has_phase twoset && reserve=$TWOSET_MIN

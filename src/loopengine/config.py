@@ -89,6 +89,12 @@ class TrainSettings(Section):
     repeat_set_size: int = Field(0, ge=0, le=MAX_ROWS,
                                  description="two-set training: size of the repeated set (0 = off)")
     repeat_prob: float = Field(0.0, ge=0, le=1, description="two-set training: share of each batch from it")
+    # The other sources' starts of the next generation read neither the model nor the torch
+    # RNG, so searching them during the fine-tuning leaves the archive unchanged (loop.py,
+    # Loop.train_overlapped). On a CPU the two would share the same cores, hence "auto".
+    overlap: Literal["auto", "on", "off"] = Field(
+        "auto", description="fine-tune while the next generation's non-model starts are searched: "
+                            "auto = when the model is on a GPU")
 
 
 class SamplingSettings(Section):

@@ -14,7 +14,9 @@ random starts, curriculum seeds, the elites) by their measured yield (sources.py
 from __future__ import annotations
 
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,25 @@ class LoopState:
     elapsed: float = 0.0
 
 
+@dataclass
+class OtherSources:
+    """Generation `generation`'s starts from the sources other than the model, searched: the
+    random and curriculum rows (`fresh`) and the perturbed elites, with the shares they were
+    split by, their seconds (draw, search_fresh, search_elites) and the execution events of
+    their search."""
+
+    generation: int
+    shares: dict[str, float]
+    fresh: Pool | None
+    elites: Pool | None
+    timings: dict[str, float]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrainingCancelled(Exception):
+    """Raised inside an overlapped fine-tuning when the loop stops (Ctrl-C, a kernel error)."""
+
+
 class Loop:
     def __init__(self, task: Task, problem: Problem, kernel: Kernel | None, executor: Executor, run_dir: Path,
                  model: Transformer | None, optimizer: torch.optim.Optimizer | None, device: torch.device,
@@ -68,6 +89,10 @@ class Loop:
         self.state = LoopState(temperature=task.sampling.temperature, elites=EliteArchive(task.loop.elite_size))
         # the candidates of the last generation this process ran (what finalize() judges)
         self.last_pool: Pool | None = None
+        # the next generation's other sources, searched while this one's model trained, and
+        # what stopped that search (raised once this generation is written)
+        self.prefetched: OtherSources | None = None
+        self.deferred_error: BaseException | None = None
 
     # ---- checkpoints --------------------------------------------------------------------
     def restore(self, checkpoint: dict[str, Any]) -> None:
@@ -128,8 +153,8 @@ class Loop:
         """This generation's shares: those the allocator set at the end of the last one."""
         return S.allocate(names, self.state.sources["history"], self.state.sources["shares"], self.task.sources)
 
-    def draw(self, name: str, count: int, rng: np.random.Generator, generator: torch.Generator) -> Pool:
-        """`count` starts from one source, labelled with its name."""
+    def draw(self, name: str, count: int, rng: np.random.Generator, generator: torch.Generator | None) -> Pool:
+        """`count` starts from one source, labelled with its name (`generator`: the model's)."""
         p = self.problem
         prompts = p.target_prompts(rng, count) if p.conditional else None
         if name == S.MODEL:
@@ -145,52 +170,94 @@ class Loop:
         pool.origin = np.full(len(pool), name, dtype=object)
         return pool
 
-    def starts(self, g: int, rng: np.random.Generator, generator: torch.Generator,
-               timings: dict[str, float]) -> tuple[dict[str, Pool], dict]:
-        """Where this generation's local search starts, one pool per source, and the shares;
-        timings["sample_model"] gets the seconds the model's samples took."""
-        p, loop = self.problem, self.task.loop
-        if g == 0:
-            return {"seed": p.initial_pool(rng, loop.initial_pool)}, {}
+    def source_rng(self, g: int, name: str) -> np.random.Generator:
+        """Each source draws from its own stream of (seed, g), so its starts do not depend on
+        which source drew first: the other sources' starts of generation g + 1 can be drawn
+        while the model of generation g still trains (train.overlap)."""
+        return np.random.default_rng([self.task.task.seed, g, 100 + S.ORDER.index(name)])
+
+    def split_starts(self) -> tuple[list[str], dict[str, float], dict[str, int]]:
+        """The next generation's sources, shares (those the allocator set at the end of the
+        last one) and starts per source."""
         names = self.source_names()
         shares = self.shares(names)
-        counts = S.split(loop.samples_per_generation, shares)
-        parts = {}
-        for n in names:
-            if counts[n]:
+        return names, shares, S.split(self.task.loop.samples_per_generation, shares)
+
+    def other_sources(self, g: int) -> OtherSources:
+        """Generation g's starts from every source but the model, drawn and searched. Nothing
+        here reads the model, so with train.overlap this runs while generation g - 1's model
+        fine-tunes."""
+        seed, k = self.task.task.seed, self.task.kernel
+        names, shares, counts = self.split_starts()
+        t0 = time.perf_counter()
+        parts = {n: self.draw(n, counts[n], self.source_rng(g, n), None)
+                 for n in names if n != S.MODEL and counts[n]}
+        fresh = [parts[n] for n in parts if n != S.ELITES]
+        out = OtherSources(g, shares, Pool.concat(fresh) if fresh else None, parts.get(S.ELITES),
+                           {"draw": time.perf_counter() - t0, "search_fresh": 0.0, "search_elites": 0.0})
+        if self.kernel is not None:
+            if out.fresh is not None:
                 t0 = time.perf_counter()
-                parts[n] = self.draw(n, counts[n], rng, generator)
-                if n == S.MODEL:
-                    timings["sample_model"] = time.perf_counter() - t0
-        return parts, shares
+                out.fresh = self.searched(out.fresh, derived_seed(seed, g, 1), k.params, label=True)
+                out.timings["search_fresh"] = time.perf_counter() - t0
+            if out.elites is not None:
+                t0 = time.perf_counter()
+                out.elites = self.searched(out.elites, derived_seed(seed, g, 2), k.elite_params, label=True)
+                out.timings["search_elites"] = time.perf_counter() - t0
+        out.events = self.executor.take_events()
+        return out
+
+    def seed_pool(self, rng: np.random.Generator, timings: dict[str, float]) -> Pool:
+        """Generation 0's candidates: the problem's initial pool, searched unless conditional."""
+        p, k = self.problem, self.task.kernel
+        t0 = time.perf_counter()
+        pool = p.initial_pool(rng, self.task.loop.initial_pool)
+        timings["sample"] = time.perf_counter() - t0
+        timings["search_model"] = timings["search_elites"] = 0.0
+        t0 = time.perf_counter()
+        if self.kernel is not None and not p.conditional:
+            pool = self.searched(pool, derived_seed(self.task.task.seed, 0, 1), k.params, label=False)
+        timings["search"] = timings["search_fresh"] = time.perf_counter() - t0
+        return pool
 
     def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
-                   progress: RunProgress, timings: dict[str, float]) -> tuple[Pool, Pool | None, dict]:
+                   progress: RunProgress, timings: dict[str, float],
+                   events: list[dict[str, Any]]) -> tuple[Pool, Pool | None, dict]:
         """This generation's candidates (every source's starts after local search, the model's
         first, the elites last), the model's raw samples (None when the model did not sample)
-        and the shares the starts were split by."""
-        p, k, seed = self.problem, self.task.kernel, self.task.task.seed
-        t0 = time.perf_counter()
-        progress.phase(g, "seeding" if g == 0 else "sampling")
-        parts, shares = self.starts(g, rng, generator, timings)
-        raw = parts[S.MODEL].take(np.arange(len(parts[S.MODEL]))) if S.MODEL in parts else None
-        timings["sample"] = time.perf_counter() - t0
-        fresh = [parts[n] for n in parts if n != S.ELITES]
-        pool = Pool.concat(fresh) if fresh else None
-        elites = parts.get(S.ELITES)
-        timings["search_fresh"] = timings["search_elites"] = 0.0  # the sources' kernel seconds
-        if self.kernel is not None and (g > 0 or not p.conditional):
+        and the shares the starts were split by. The other sources' part comes from the last
+        generation when it ran them during its training (train.overlap); `events` gets the
+        execution events of their search."""
+        if g == 0:
+            progress.phase(g, "seeding")
+            return self.seed_pool(rng, timings), None, {}
+        others = self.prefetched if self.prefetched is not None and self.prefetched.generation == g else None
+        self.prefetched = None
+        if others is None:
             progress.phase(g, "local search")
-            if pool is not None:
+            others = self.other_sources(g)
+        events.extend(others.events)
+        timings.update(others.timings)
+        names, shares, counts = self.split_starts()
+        if shares != others.shares:  # the state the overlap read must be the state now
+            raise RuntimeError(f"generation {g}: prefetched starts were split by {others.shares}, now {shares}")
+        model, raw = None, None
+        timings["search_model"] = 0.0
+        if counts.get(S.MODEL):
+            progress.phase(g, "sampling")
+            t0 = time.perf_counter()
+            model = self.draw(S.MODEL, counts[S.MODEL], self.source_rng(g, S.MODEL), generator)
+            raw = model.take(np.arange(len(model)))
+            timings["sample_model"] = time.perf_counter() - t0
+            if self.kernel is not None:
+                progress.phase(g, "local search")
                 t0 = time.perf_counter()
-                pool = self.searched(pool, derived_seed(seed, g, 1), k.params, label=g > 0)
-                timings["search_fresh"] = time.perf_counter() - t0
-            if elites is not None:
-                t0 = time.perf_counter()
-                elites = self.searched(elites, derived_seed(seed, g, 2), k.elite_params, label=True)
-                timings["search_elites"] = time.perf_counter() - t0
-        pool = Pool.concat([x for x in (pool, elites) if x is not None])
-        timings["search"] = timings["search_fresh"] + timings["search_elites"]
+                model = self.searched(model, derived_seed(self.task.task.seed, g, 6), self.task.kernel.params,
+                                      label=True)
+                timings["search_model"] = time.perf_counter() - t0
+        timings["sample"] = timings.pop("draw") + timings.get("sample_model", 0.0)
+        timings["search"] = timings["search_model"] + timings["search_fresh"] + timings["search_elites"]
+        pool = Pool.concat([x for x in (model, others.fresh, others.elites) if x is not None])
         return pool, raw, shares
 
     def searched(self, pool: Pool, seed: int, params: dict, label: bool) -> Pool:
@@ -217,8 +284,7 @@ class Loop:
         # the model's samples of this generation cost their sampling and the fine-tuning after
         # the last generation that prepared them (kept in the state across a resume)
         model_extra = timings.get("sample_model", 0.0) + state.pop("train_seconds", 0.0)
-        seconds = S.source_seconds(pool.origin, timings.get("search_fresh", 0.0), timings.get("search_elites", 0.0),
-                                   {S.MODEL: model_extra}) if shares else None
+        seconds = S.source_seconds(pool.origin, timings, {S.MODEL: model_extra}) if shares else None
         out = S.record(state, pool, credit, list(shares), shares, self.task.sources, seconds)
         state["shares"] = S.allocate(names, state["history"], state["shares"], self.task.sources)
         return out
@@ -245,7 +311,8 @@ class Loop:
         return None if budget is None else time.perf_counter() + budget
 
     def train(self, g: int, steps: int, selected: Pool | None, elite_rows: Pool | None, rng: np.random.Generator,
-              progress: RunProgress, deadline: float | None = None) -> tuple[float, list[float]]:
+              progress: RunProgress, deadline: float | None = None,
+              cancel: threading.Event | None = None) -> tuple[float, list[float]]:
         """`steps` fine-tuning steps on this generation's training mix (fewer if the clock
         passes `deadline`): (mean loss of the last steps, the loss of every step) for
         metrics.json; (nan, []) when no step runs."""
@@ -262,6 +329,8 @@ class Loop:
         losses: list[torch.Tensor] = []  # kept on the device: read once, after the last step
 
         def on_step(step: int, loss: torch.Tensor) -> None:
+            if cancel is not None and cancel.is_set():
+                raise TrainingCancelled
             losses.append(loss)
             progress.advance(1, "steps")
 
@@ -270,6 +339,48 @@ class Loop:
         if not losses:
             return mean, []
         return mean, [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
+
+    def overlaps(self) -> bool:
+        """train.overlap: "on", "off", or "auto" = on when the model is on a GPU. On a CPU the
+        training and the kernels would compete for the same cores."""
+        mode = self.task.train.overlap
+        return self.model is not None and (mode == "on" or (mode == "auto" and self.device.type == "cuda"))
+
+    def train_overlapped(self, g: int, steps: int, selected: Pool | None, elite_rows: Pool | None,
+                         rng: np.random.Generator, progress: RunProgress, deadline: float | None,
+                         timings: dict[str, float]) -> tuple[float, list[float]]:
+        """Fine-tune in a thread while this thread draws and searches generation g + 1's
+        other sources (self.prefetched), then wait for the training. The result is the same
+        as training first: those sources read neither the model nor the torch RNG, and every
+        source draws from its own stream (source_rng). timings gets "train" (the training's
+        own seconds), "train_wait" (how long the loop waited for it after the search) and
+        "search_next" (the next generation's search, done meanwhile)."""
+        cancel = threading.Event()
+
+        def timed_train() -> tuple[float, list[float], float]:
+            t0 = time.perf_counter()
+            loss, losses = self.train(g, steps, selected, elite_rows, rng, progress, deadline, cancel)
+            return loss, losses, time.perf_counter() - t0
+
+        with ThreadPoolExecutor(1, thread_name_prefix="loopengine-train") as pool:
+            future = pool.submit(timed_train)
+            try:
+                t0 = time.perf_counter()
+                try:
+                    self.prefetched = self.other_sources(g + 1)
+                except BaseException as error:  # noqa: BLE001 - re-raised by generation(), after this one is written
+                    # the next generation's failure (a kernel error, Ctrl-C) must not cost this
+                    # one: it finishes training and is written, as in the sequential loop
+                    self.deferred_error = error
+                timings["search_next"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                loss, losses, timings["train"] = future.result()
+                timings["train_wait"] = time.perf_counter() - t0
+            except BaseException:  # the training failed, or a second Ctrl-C while waiting for it
+                cancel.set()  # the training stops at its next step; leaving the with-block waits for it
+                self.prefetched = None
+                raise
+        return loss, losses
 
     def lr(self, g: int) -> float:
         t = self.task.train
@@ -286,16 +397,19 @@ class Loop:
         return metrics
 
     # ---- one generation -------------------------------------------------------------------
-    def generation(self, g: int, progress: RunProgress) -> dict[str, Any]:
+    def generation(self, g: int, progress: RunProgress, next_runs: bool = False) -> dict[str, Any]:
+        """Run generation g. `next_runs`: generation g + 1 follows in this process, so with
+        train.overlap its other sources can be searched while this generation's model trains."""
         seed = self.task.task.seed
         rng = np.random.default_rng([seed, g])
         torch.manual_seed(derived_seed(seed, g, 3))
         generator = torch.Generator(device=self.device).manual_seed(derived_seed(seed, g, 4))
         timings: dict[str, float] = {}
+        events: list[dict[str, Any]] = []
         start = time.perf_counter()
         temperature = self.state.temperature
 
-        pool, raw, shares = self.candidates(g, rng, generator, progress, timings)
+        pool, raw, shares = self.candidates(g, rng, generator, progress, timings, events)
         t0 = time.perf_counter()
         progress.phase(g, "verifying")
         self.problem.evaluate(pool, self.executor.threads)
@@ -317,10 +431,18 @@ class Loop:
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
         deadline = self.training_deadline(timings["search"]) if steps else None
-        loss, step_losses = self.train(g, steps, fresh_rows, elite_rows, rng, progress, deadline)
-        timings["train"] = time.perf_counter() - t0
+        overlapped = bool(steps) and next_runs and self.overlaps()
+        if overlapped:
+            events.extend(self.executor.take_events())  # this generation's own, before the next one's search
+            loss, step_losses = self.train_overlapped(g, steps, fresh_rows, elite_rows, rng, progress, deadline,
+                                                      timings)
+        else:
+            loss, step_losses = self.train(g, steps, fresh_rows, elite_rows, rng, progress, deadline)
+            timings["train"] = time.perf_counter() - t0
         if self.task.sources.cost == "seconds" and steps:
-            self.state.sources["train_seconds"] = timings["train"]  # charged to the model's next samples
+            # charged to the model's next samples: the time training held the loop up (all of
+            # it, unless it overlapped the next generation's search)
+            self.state.sources["train_seconds"] = timings["train_wait"] if overlapped else timings["train"]
 
         t0 = time.perf_counter()
         progress.phase(g, "evaluating model")
@@ -359,13 +481,16 @@ class Loop:
             "elapsed": self.state.elapsed,
             "timings": timings,
             "model": model_metrics,
-            "execution_events": self.executor.take_events(),
+            "execution_events": events + self.executor.take_events(),
         }
         best = None
         if len(self.state.elites):
             best = (self.problem.best_file_suffix, self.problem.describe_best(self.state.elites.pool, 0))
         archive.write_generation(self.run_dir, g, pool, self.problem, metrics, self.checkpoint(), best)
         self.last_pool = pool
+        if self.deferred_error is not None:
+            error, self.deferred_error = self.deferred_error, None
+            raise error
         return metrics
 
     def reached_target(self) -> bool:
@@ -381,6 +506,6 @@ class Loop:
                 for g in range(self.state.next_generation, until):
                     if self.reached_target():  # checked first, so a resumed finished run stays finished
                         break
-                    progress.generation_done(self.generation(g, progress))
+                    progress.generation_done(self.generation(g, progress, next_runs=g + 1 < until))
             finally:
                 self.executor.close()

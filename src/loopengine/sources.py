@@ -136,19 +136,22 @@ def training_budget(share: float | None, kernel_seconds: float) -> float | None:
     return None if share is None else share * kernel_seconds
 
 
-def source_seconds(origins: np.ndarray, fresh_seconds: float, elite_seconds: float,
-                   extra: dict[str, float]) -> dict[str, float]:
-    """Each source's wall-clock cost in one generation: the fresh starts (model, random,
-    curriculum) share one kernel call, split by their rows; the elites have their own call;
-    `extra` adds what a source spent outside the kernel (the model's sampling and training)."""
+def source_seconds(origins: np.ndarray, timings: dict[str, float], extra: dict[str, float]) -> dict[str, float]:
+    """Each source's wall-clock cost in one generation, from the generation's kernel timings:
+    the model's samples have their own kernel call ("search_model"), the random and curriculum
+    starts share one ("search_fresh", split by their rows), the elites have theirs
+    ("search_elites"); `extra` adds what a source spent outside the kernel (the model's
+    sampling and training)."""
     names = [source_of(o) for o in origins]
-    fresh = [n for n in names if n != ELITES]
+    fresh = [n for n in names if n not in (MODEL, ELITES)]
     out: dict[str, float] = {}
     for n in dict.fromkeys(names):
-        if n == ELITES:
-            out[n] = elite_seconds
+        if n == MODEL:
+            out[n] = timings.get("search_model", 0.0)
+        elif n == ELITES:
+            out[n] = timings.get("search_elites", 0.0)
         else:
-            out[n] = fresh_seconds * fresh.count(n) / len(fresh)
+            out[n] = timings.get("search_fresh", 0.0) * fresh.count(n) / len(fresh)
     for n, sec in extra.items():
         if n in out:
             out[n] += sec
