@@ -4,11 +4,11 @@
 
 Runs the task's first G generations with `train.overlap = "on"` and with `"off"`, R times each,
 alternating (so both see the same machine load), in this process after one untimed warm-up
-run, and reports each run's wall
-time of generations, the ratio off / on, and the per-generation seconds the overlap hid: the
-training's own seconds, how long the loop still waited for it after the next generation's
-search (`train_wait`), and that search (`search_next`). It also checks that both settings wrote
-the same candidates in every generation (they must: loop.py, Loop.train_overlapped).
+run, and reports each run's wall time of generations, the ratio off / on, and the seconds the
+overlap hid: the training's own seconds (`train_own`), how long the loop still waited for it
+after the next generation's search (`train_wait`), and that search (`search_next`). It also
+checks that both settings wrote the same candidates in every generation (they must: loop.py,
+Loop.train_overlapped).
 
 The default "auto" turns the overlap on only when the model is on a GPU: on a CPU the
 training and the C++ kernels share the same cores, so there it is expected to gain little or
@@ -67,7 +67,8 @@ def hidden(timings: list[dict[str, float]]) -> tuple[float, float, float]:
     """Summed over the overlapped generations: training seconds, seconds still waited for
     it, and the next generation's search done meanwhile."""
     rows = [t for t in timings if "search_next" in t]
-    return (sum(t["train"] for t in rows), sum(t["train_wait"] for t in rows), sum(t["search_next"] for t in rows))
+    return (sum(t["train_own"] for t in rows), sum(t["train_wait"] for t in rows),
+            sum(t["search_next"] for t in rows))
 
 
 def walls(runs: list[dict]) -> str:

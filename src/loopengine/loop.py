@@ -217,7 +217,7 @@ class Loop:
         t0 = time.perf_counter()
         if self.kernel is not None and not p.conditional:
             pool = self.searched(pool, derived_seed(self.task.task.seed, 0, 1), k.params, label=False)
-        timings["search"] = timings["search_fresh"] = time.perf_counter() - t0
+        timings["search"] = timings["search_fresh"] = timings["kernel"] = time.perf_counter() - t0
         return pool
 
     def candidates(self, g: int, rng: np.random.Generator, generator: torch.Generator,
@@ -232,7 +232,7 @@ class Loop:
             progress.phase(g, "seeding")
             return self.seed_pool(rng, timings), None, {}
         others = self.prefetched if self.prefetched is not None and self.prefetched.generation == g else None
-        self.prefetched = None
+        self.prefetched, prefetched = None, others is not None
         if others is None:
             progress.phase(g, "local search")
             others = self.other_sources(g)
@@ -255,8 +255,14 @@ class Loop:
                 model = self.searched(model, derived_seed(self.task.task.seed, g, 6), self.task.kernel.params,
                                       label=True)
                 timings["search_model"] = time.perf_counter() - t0
-        timings["sample"] = timings.pop("draw") + timings.get("sample_model", 0.0)
-        timings["search"] = timings["search_model"] + timings["search_fresh"] + timings["search_elites"]
+        # "kernel": this generation's kernel seconds wherever they ran (the training budget
+        # reads it); "sample" and "search": the part of this generation's own wall time, without
+        # what the last generation's overlap already did (that is in its "train")
+        others_search = timings["search_fresh"] + timings["search_elites"]
+        timings["kernel"] = timings["search_model"] + others_search
+        timings["search"] = timings["search_model"] + (0.0 if prefetched else others_search)
+        draw = timings.pop("draw")
+        timings["sample"] = timings.get("sample_model", 0.0) + (0.0 if prefetched else draw)
         pool = Pool.concat([x for x in (model, others.fresh, others.elites) if x is not None])
         return pool, raw, shares
 
@@ -352,9 +358,10 @@ class Loop:
         """Fine-tune in a thread while this thread draws and searches generation g + 1's
         other sources (self.prefetched), then wait for the training. The result is the same
         as training first: those sources read neither the model nor the torch RNG, and every
-        source draws from its own stream (source_rng). timings gets "train" (the training's
-        own seconds), "train_wait" (how long the loop waited for it after the search) and
-        "search_next" (the next generation's search, done meanwhile)."""
+        source draws from its own stream (source_rng). timings gets "train" (the wall time of
+        the whole phase, so the phases still add up to "total"), "train_own" (the training's
+        own seconds), "search_next" (the next generation's search, done meanwhile) and
+        "train_wait" (how long the loop still waited for the training after it)."""
         cancel = threading.Event()
 
         def timed_train() -> tuple[float, list[float], float]:
@@ -362,6 +369,7 @@ class Loop:
             loss, losses = self.train(g, steps, selected, elite_rows, rng, progress, deadline, cancel)
             return loss, losses, time.perf_counter() - t0
 
+        start = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="loopengine-train") as pool:
             future = pool.submit(timed_train)
             try:
@@ -374,12 +382,13 @@ class Loop:
                     self.deferred_error = error
                 timings["search_next"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                loss, losses, timings["train"] = future.result()
+                loss, losses, timings["train_own"] = future.result()
                 timings["train_wait"] = time.perf_counter() - t0
             except BaseException:  # the training failed, or a second Ctrl-C while waiting for it
                 cancel.set()  # the training stops at its next step; leaving the with-block waits for it
                 self.prefetched = None
                 raise
+        timings["train"] = time.perf_counter() - start
         return loss, losses
 
     def lr(self, g: int) -> float:
@@ -430,7 +439,7 @@ class Loop:
         # sample from what it trained now: no training then
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
-        deadline = self.training_deadline(timings["search"]) if steps else None
+        deadline = self.training_deadline(timings["kernel"]) if steps else None
         overlapped = bool(steps) and next_runs and self.overlaps()
         if overlapped:
             events.extend(self.executor.take_events())  # this generation's own, before the next one's search
