@@ -56,7 +56,7 @@ def run_for(task_path: Path, overrides: list[str], seconds: float, stop_at_known
         run_dir = Path(tmp) / "run"
         loop = build_loop(task, task_path, task_path.parent, run_dir, quiet=True)
         archive.create_run(run_dir, raw, task_path.parent)
-        trace, reached, reached_generation, g = [], None, None, 0
+        trace, reached, reached_generation, reached_by, g = [], None, None, None, 0
         try:
             with RunProgress(10**6, quiet=True) as progress:
                 while loop.state.elapsed < seconds and (generations is None or g < generations):
@@ -67,15 +67,25 @@ def run_for(task_path: Path, overrides: list[str], seconds: float, stop_at_known
                     g += 1
                     if reached is None and reached_best_known(m["best_ever"], m["best_known"]):
                         reached, reached_generation = m["elapsed"], g - 1
+                        reached_by = found_by(loop.last_pool, m["best_known"])
                     if reached is not None and stop_at_known:
                         break
         finally:
             loop.executor.close()
         summary = finish(loop, run_dir)
     keep = ("best_ever", "best_known", "targets", "certified")
-    return {"trace": trace, "reached": reached, "reached_generation": reached_generation,
+    return {"trace": trace, "reached": reached, "reached_generation": reached_generation, "reached_by": reached_by,
             "best_known": loop.problem.best_known(),
             "summary": {k: summary[k] for k in keep if k in summary}}
+
+
+def found_by(pool, best_known: float) -> str | None:
+    """The start source (pool origin, "+search" when local search changed the start) of the
+    generation's first valid row at the best known value: which source reached it."""
+    if pool is None or pool.score is None:
+        return None
+    hit = np.flatnonzero(np.asarray(pool.valid, dtype=bool) & (np.asarray(pool.score, dtype=float) >= best_known))
+    return None if not len(hit) or pool.origin is None else str(pool.origin[hit[0]])
 
 
 def spread(values: list[float | None]) -> str:
@@ -139,10 +149,11 @@ def report(args, results: dict[str, list[dict]], load_before: tuple, load_after:
              f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
              f"{' '.join(f'{x:.2f}' for x in load_after)} after (shared machine: timings move with the load).", "",
              "Per run: S seconds of generations (metrics.json `elapsed`), or until the best known value; the "
-             "problem's finalize (certification) runs after, outside the budget.", "",
+             "problem's finalize (certification) runs after, outside the budget. Reached by: the start source "
+             "of the first row at the best known value (\"+search\": local search changed that start).", "",
              "| method | seed | generations | time used (s) | final best | time to best known (s) "
-             "| reached in generation | proven |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| reached in generation | reached by | proven |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         for seed, r in enumerate(runs):
             s = r["summary"]
@@ -151,7 +162,7 @@ def report(args, results: dict[str, list[dict]], load_before: tuple, load_after:
             reached = "-" if r["reached"] is None else f"{r['reached']:.1f}"
             at = "-" if r.get("reached_generation") is None else r["reached_generation"]
             lines.append(f"| {name} | {seed} | {len(r['trace'])} | {last['elapsed']:.1f} | {last['best_ever']} | "
-                         f"{reached} | {at} | {proven} |")
+                         f"{reached} | {at} | {r.get('reached_by') or '-'} | {proven} |")
     lines += ["", f"Median [min, max] over {args.seeds} seeds (best known: {known}):", "",
               "| method | final best | time to best known (s) | reached | proven |", "|---|---|---|---|---|"]
     medians = {}
