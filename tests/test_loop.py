@@ -111,6 +111,21 @@ def test_overlapped_training_gives_the_same_archive(tiny_task, tmp_path):
     same_archive(on, part)
 
 
+def test_overlap_auto_needs_a_gpu_or_free_cores(monkeypatch):
+    """train.overlap = "auto": on with the model on a GPU, or when kernel and torch threads fit
+    the cores (0 = every core); "on" and "off" are what they say."""
+    from loopengine.session import overlaps_training
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert overlaps_training("auto", cpu, 1, 1)
+    assert not overlaps_training("auto", cpu, 2, 1)
+    assert not overlaps_training("auto", cpu, 0, 1)
+    assert overlaps_training("auto", gpu, 0, 0)
+    assert overlaps_training("on", cpu, 0, 0)
+    assert not overlaps_training("off", gpu, 1, 1)
+
+
 def test_overlapped_training_stops_when_the_search_fails(tiny_task, tmp_path, monkeypatch):
     """A kernel error in the next generation's search, run during the overlap, ends the run
     with that error once the training generation is finished and written, as the sequential

@@ -91,10 +91,11 @@ class TrainSettings(Section):
     repeat_prob: float = Field(0.0, ge=0, le=1, description="two-set training: share of each batch from it")
     # The other sources' starts of the next generation read neither the model nor the torch
     # RNG, so searching them during the fine-tuning leaves the archive unchanged (loop.py,
-    # Loop.train_overlapped). On a CPU the two would share the same cores, hence "auto".
+    # Loop.train_overlapped). Where both would take every core they only compete, hence "auto"
+    # (session.overlaps_training).
     overlap: Literal["auto", "on", "off"] = Field(
         "auto", description="fine-tune while the next generation's non-model starts are searched: "
-                            "auto = when the model is on a GPU")
+                            "auto = when the model is on a GPU or kernel and torch threads fit the cores")
 
 
 class SamplingSettings(Section):

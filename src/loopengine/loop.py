@@ -82,10 +82,11 @@ class TrainingCancelled(Exception):
 class Loop:
     def __init__(self, task: Task, problem: Problem, kernel: Kernel | None, executor: Executor, run_dir: Path,
                  model: Transformer | None, optimizer: torch.optim.Optimizer | None, device: torch.device,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, overlap: bool = False) -> None:
         self.task, self.problem, self.kernel, self.executor = task, problem, kernel, executor
         self.run_dir, self.quiet = run_dir, quiet
         self.model, self.optimizer, self.device = model, optimizer, device
+        self.overlap = overlap and model is not None  # train.overlap, as session.overlaps_training decided
         self.state = LoopState(temperature=task.sampling.temperature, elites=EliteArchive(task.loop.elite_size))
         # the candidates of the last generation this process ran (what finalize() judges)
         self.last_pool: Pool | None = None
@@ -346,12 +347,6 @@ class Loop:
             return mean, []
         return mean, [round(x, 5) for x in torch.stack(losses).double().cpu().tolist()]
 
-    def overlaps(self) -> bool:
-        """train.overlap: "on", "off", or "auto" = on when the model is on a GPU. On a CPU the
-        training and the kernels would compete for the same cores."""
-        mode = self.task.train.overlap
-        return self.model is not None and (mode == "on" or (mode == "auto" and self.device.type == "cuda"))
-
     def train_overlapped(self, g: int, steps: int, selected: Pool | None, elite_rows: Pool | None,
                          rng: np.random.Generator, progress: RunProgress, deadline: float | None,
                          timings: dict[str, float]) -> tuple[float, list[float]]:
@@ -440,7 +435,7 @@ class Loop:
         last = self.reached_target()
         steps = self.train_steps(g) if self.model is not None and not last else 0
         deadline = self.training_deadline(timings["kernel"]) if steps else None
-        overlapped = bool(steps) and next_runs and self.overlaps()
+        overlapped = bool(steps) and next_runs and self.overlap
         if overlapped:
             events.extend(self.executor.take_events())  # this generation's own, before the next one's search
             loss, step_losses = self.train_overlapped(g, steps, fresh_rows, elite_rows, rng, progress, deadline,
