@@ -76,7 +76,8 @@ class OtherSources:
 
 
 class TrainingCancelled(Exception):
-    """Raised inside an overlapped fine-tuning when the loop stops (Ctrl-C, a kernel error)."""
+    """Raised inside an overlapped fine-tuning when the loop stops waiting for it (a second
+    Ctrl-C during the wait); a failure of the next generation's search does not cancel it."""
 
 
 class Loop:
@@ -239,7 +240,7 @@ class Loop:
             others = self.other_sources(g)
         events.extend(others.events)
         timings.update(others.timings)
-        names, shares, counts = self.split_starts()
+        _, shares, counts = self.split_starts()
         if shares != others.shares:  # the state the overlap read must be the state now
             raise RuntimeError(f"generation {g}: prefetched starts were split by {others.shares}, now {shares}")
         model, raw = None, None
@@ -381,7 +382,7 @@ class Loop:
                 timings["train_wait"] = time.perf_counter() - t0
             except BaseException:  # the training failed, or a second Ctrl-C while waiting for it
                 cancel.set()  # the training stops at its next step; leaving the with-block waits for it
-                self.prefetched = None
+                self.prefetched = self.deferred_error = None  # this error supersedes a deferred one
                 raise
         timings["train"] = time.perf_counter() - start
         return loss, losses

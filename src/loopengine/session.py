@@ -82,7 +82,8 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
     check_kernel_params(kernel, {"params": task.kernel.params, "elite_params": task.kernel.elite_params}, source)
     check_search_only(task, problem, source)
     device = model_lib.pick_device()
-    model_lib.set_cpu_threads(thread_count(task.execution, "torch_threads"))
+    torch_threads = thread_count(task.execution, "torch_threads")
+    model_lib.set_cpu_threads(torch_threads)
     kernel_threads = thread_count(task.execution, "kernel_threads")
     executor = make_executor(task.execution.model_copy(update={"threads": kernel_threads}))
     model = optimizer = None
@@ -99,8 +100,7 @@ def build_loop(task: Task, source: Path | str, task_dir: Path, run_dir: Path, qu
                 raise
             if not quiet:
                 print(said)
-    overlap = model is not None and overlaps_training(task.train.overlap, device, kernel_threads,
-                                                      thread_count(task.execution, "torch_threads"))
+    overlap = overlaps_training(task.train.overlap, device, kernel_threads, torch_threads)  # Loop: only with a model
     return Loop(task, problem, kernel, executor, run_dir, model, optimizer, device, quiet=quiet, overlap=overlap)
 
 
